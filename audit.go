@@ -1,0 +1,45 @@
+package keygate
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Audit actions.
+const (
+	ActionKeyCreated      = "key.created"
+	ActionKeyUpdated      = "key.updated"
+	ActionKeyRotated      = "key.rotated"
+	ActionKeyRevoked      = "key.revoked"
+	ActionKeyEnabled      = "key.enabled"
+	ActionKeyDisabled     = "key.disabled"
+	ActionKeysImported    = "keys.imported"
+	ActionAccountCreated  = "account.created"
+	ActionAccountUpdated  = "account.updated"
+	ActionTierCreated     = "tier.created"
+	ActionTierUpdated     = "tier.updated"
+	ActionTierDeleted     = "tier.deleted"
+	ActionRootKeyCreated  = "root_key.created"
+	ActionRootKeyRevoked  = "root_key.revoked"
+	ActionAccountRegister = "account.registered"
+)
+
+// Audit target types.
+const (
+	TargetKey     = "key"
+	TargetAccount = "account"
+	TargetTier    = "tier"
+	TargetRootKey = "root_key"
+)
+
+// AuditEvent records one change to keys, accounts, tiers or root keys. It
+// never holds a plaintext key: keys appear by ID and start.
+type AuditEvent struct {
+	ID         string          `json:"id"`
+	Time       time.Time       `json:"time"`
+	Actor      string          `json:"actor"` // e.g. "root_key:rk_…", "account:acc_…", "system"
+	Action     string          `json:"action"`
+	TargetType string          `json:"target_type"`
+	TargetID   string          `json:"target_id"`
+	Details    json.RawMessage `json:"details,omitempty"`
+}

@@ -1,0 +1,236 @@
+package keygate
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Env separates live keys from test keys. Test keys are visibly different
+// (kg_test_…) and never count against live quotas.
+type Env string
+
+// The two key environments.
+const (
+	EnvLive Env = "live"
+	EnvTest Env = "test"
+)
+
+// Valid reports whether e is live or test.
+func (e Env) Valid() bool { return e == EnvLive || e == EnvTest }
+
+// Hash algorithms a key's stored hash may use.
+const (
+	// HashKeygate is SHA-256 of the full key, or HMAC-SHA-256 under the
+	// server's pepper when one is configured.
+	HashKeygate = "keygate"
+	// HashSHA256 is plain SHA-256 of the full key, for keys imported from
+	// systems that stored them that way. Never peppered.
+	HashSHA256 = "sha256"
+)
+
+// Limits on key fields.
+const (
+	MaxKeyNameLen = 200
+	MaxScopes     = 100
+	MaxIPAllow    = 100
+	MaxMetaBytes  = 4096
+)
+
+// Key is an API key's record. The plaintext key is never stored: only its
+// hash, for lookup, and Start and Last4, for display.
+type Key struct {
+	ID        string `json:"id"`
+	AccountID string `json:"account_id"`
+	Name      string `json:"name"`
+	Env       Env    `json:"env"`
+	Start     string `json:"start"` // prefix, env and the first 4 secret characters
+	Last4     string `json:"last4"`
+
+	// Hash is the lower-case hex digest the key is looked up by; HashAlg
+	// says how it was computed (HashKeygate or HashSHA256).
+	Hash    string `json:"-"`
+	HashAlg string `json:"-"`
+
+	// Tier is the key's own tier; empty means it inherits the account's.
+	Tier string `json:"tier,omitempty"`
+
+	// Per-key overrides of the tier's limits; nil means the tier's value.
+	QuotaPerDay   *int64   `json:"quota_per_day,omitempty"`
+	RatePerSecond *float64 `json:"rate_per_second,omitempty"`
+	Burst         *int64   `json:"burst,omitempty"`
+
+	Scopes  []string        `json:"scopes"`
+	IPAllow []string        `json:"ip_allow"`
+	Meta    json.RawMessage `json:"meta,omitempty"`
+
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Enabled   bool       `json:"enabled"`
+
+	// RevokedAt is when the key stops working. A rotated key has it set to
+	// the end of its grace period, which may lie in the future.
+	RevokedAt     *time.Time `json:"revoked_at,omitempty"`
+	RevokedReason string     `json:"revoked_reason,omitempty"`
+	RevokedBy     string     `json:"revoked_by,omitempty"`
+
+	// ReplacedBy names the key that a rotation issued in this key's place;
+	// Replaces names the key this one replaced.
+	ReplacedBy string `json:"replaced_by,omitempty"`
+	Replaces   string `json:"replaces,omitempty"`
+
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
+
+// Status values of a key at a point in time.
+const (
+	StatusActive   = "active"
+	StatusRevoked  = "revoked"
+	StatusExpired  = "expired"
+	StatusDisabled = "disabled"
+)
+
+// Status returns the key's status at now: revoked wins over expired, which
+// wins over disabled.
+func (k *Key) Status(now time.Time) string {
+	switch {
+	case k.RevokedAt != nil && !now.Before(*k.RevokedAt):
+		return StatusRevoked
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return StatusExpired
+	case !k.Enabled:
+		return StatusDisabled
+	}
+	return StatusActive
+}
+
+// Clone returns a deep copy of k, so that the copy can be changed while
+// readers hold the original.
+func (k *Key) Clone() *Key {
+	c := *k
+	c.Scopes = append([]string(nil), k.Scopes...)
+	c.IPAllow = append([]string(nil), k.IPAllow...)
+	c.Meta = append(json.RawMessage(nil), k.Meta...)
+	return &c
+}
+
+// Validate normalizes k's scopes, CIDRs and metadata and reports the first
+// problem with its client-settable fields as an EINVALID *Error.
+func (k *Key) Validate() error {
+	k.Name = strings.TrimSpace(k.Name)
+	if len(k.Name) > MaxKeyNameLen {
+		return Errorf(EINVALID, "name must be at most %d characters.", MaxKeyNameLen)
+	}
+	if !k.Env.Valid() {
+		return Errorf(EINVALID, "env %q is invalid: use \"live\" or \"test\".", k.Env)
+	}
+	if k.Tier != "" && !ValidTierName(k.Tier) {
+		return Errorf(EINVALID, "tier %q is not a valid tier name.", k.Tier)
+	}
+	if k.QuotaPerDay != nil && (*k.QuotaPerDay < 1 || *k.QuotaPerDay > MaxQuotaPerDay) {
+		return Errorf(EINVALID, "quota_per_day must be between 1 and %d.", int64(MaxQuotaPerDay))
+	}
+	if k.RatePerSecond != nil && (!(*k.RatePerSecond > 0) || *k.RatePerSecond > MaxRatePerSecond) {
+		return Errorf(EINVALID, "rate_per_second must be greater than 0 and at most %d.", MaxRatePerSecond)
+	}
+	if k.Burst != nil && (*k.Burst < 1 || *k.Burst > MaxBurst) {
+		return Errorf(EINVALID, "burst must be between 1 and %d.", MaxBurst)
+	}
+	scopes, err := NormalizeScopes(k.Scopes)
+	if err != nil {
+		return err
+	}
+	k.Scopes = scopes
+	cidrs, err := NormalizeCIDRs(k.IPAllow)
+	if err != nil {
+		return err
+	}
+	k.IPAllow = cidrs
+	meta, err := NormalizeMeta(k.Meta)
+	if err != nil {
+		return err
+	}
+	k.Meta = meta
+	return nil
+}
+
+// NormalizeCIDRs parses each entry as a CIDR or a bare address (taken as a
+// single-address prefix) and returns them in canonical form.
+func NormalizeCIDRs(in []string) ([]string, error) {
+	if len(in) > MaxIPAllow {
+		return nil, Errorf(EINVALID, "ip_allow holds at most %d entries.", MaxIPAllow)
+	}
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		p, err := ParseCIDR(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.String())
+	}
+	return out, nil
+}
+
+// ParseCIDR parses an IPv4 or IPv6 CIDR, or a bare address as /32 or /128.
+func ParseCIDR(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, Errorf(EINVALID, "ip_allow entry %q is not a valid CIDR such as 203.0.113.0/24 or 2001:db8::/32.", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, Errorf(EINVALID, "ip_allow entry %q is not a valid CIDR such as 203.0.113.0/24 or 2001:db8::/32.", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// NormalizeMeta checks that meta is empty or a JSON object of at most
+// MaxMetaBytes, and returns it compacted.
+func NormalizeMeta(meta json.RawMessage) (json.RawMessage, error) {
+	trimmed := bytes.TrimSpace(meta)
+	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
+		return nil, nil
+	}
+	if trimmed[0] != '{' || !json.Valid(trimmed) {
+		return nil, Errorf(EINVALID, "meta must be a JSON object, such as {\"plan\": \"beta\"}.")
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, trimmed); err != nil {
+		return nil, Errorf(EINVALID, "meta must be a JSON object, such as {\"plan\": \"beta\"}.")
+	}
+	if buf.Len() > MaxMetaBytes {
+		return nil, Errorf(EINVALID, "meta is %d bytes; it may be at most %d bytes of JSON.", buf.Len(), MaxMetaBytes)
+	}
+	return buf.Bytes(), nil
+}
+
+// Limits are the effective limits of one key: its tier's, with the key's
+// overrides applied.
+type Limits struct {
+	QuotaPerDay   int64
+	RatePerSecond float64
+	Burst         int64
+}
+
+// EffectiveLimits returns t's limits with k's overrides applied.
+func EffectiveLimits(k *Key, t *Tier) Limits {
+	l := Limits{QuotaPerDay: t.QuotaPerDay, RatePerSecond: t.RatePerSecond, Burst: t.Burst}
+	if k.QuotaPerDay != nil {
+		l.QuotaPerDay = *k.QuotaPerDay
+	}
+	if k.RatePerSecond != nil {
+		l.RatePerSecond = *k.RatePerSecond
+	}
+	if k.Burst != nil {
+		l.Burst = *k.Burst
+	}
+	return l
+}

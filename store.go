@@ -1,0 +1,137 @@
+package keygate
+
+import (
+	"context"
+	"time"
+)
+
+// DefaultPageSize and MaxPageSize bound list results.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+)
+
+// AccountFilter selects accounts. Results are in creation order; After is the
+// cursor (the last ID of the previous page).
+type AccountFilter struct {
+	Email string
+	Tier  string
+	After string
+	Limit int
+}
+
+// KeyFilter selects keys. Results are in creation order; After is the cursor
+// (the last ID of the previous page). Status, when set, is judged at Now.
+type KeyFilter struct {
+	AccountID string
+	Tier      string // the key's own tier; keys that inherit have ""
+	Env       Env
+	Status    string // StatusActive, StatusRevoked, StatusExpired, StatusDisabled
+	Now       time.Time
+	After     string
+	Limit     int
+}
+
+// AuditFilter selects audit events. Results are newest first; Before is the
+// cursor (the last ID of the previous page).
+type AuditFilter struct {
+	Actor      string
+	Action     string
+	TargetType string
+	TargetID   string
+	Since      time.Time // inclusive; zero means no bound
+	Until      time.Time // exclusive; zero means no bound
+	Before     string
+	Limit      int
+}
+
+// Counter is a key's request count for one UTC day ("2006-01-02").
+type Counter struct {
+	KeyID string
+	Day   string
+	Count int64
+}
+
+// ChangeKind names what a Change is about.
+type ChangeKind string
+
+// Kinds of change.
+const (
+	ChangeKey     ChangeKind = "key"
+	ChangeAccount ChangeKind = "account"
+	ChangeTier    ChangeKind = "tier"
+	ChangeRootKey ChangeKind = "root_key"
+)
+
+// Change tells a listener that a record was written. ID is the record's ID
+// (the name, for tiers). Key carries the key as written when the writer has
+// it, so the listener need not read it back; a listener must treat it as
+// read-only.
+type Change struct {
+	Kind ChangeKind
+	ID   string
+	Key  *Key
+}
+
+// Store is durable state: accounts, tiers, keys, root keys, audit events and
+// daily counters. Every write is committed before the method returns, and
+// the audit events passed with a write are committed in the same
+// transaction. Errors are *Error with ENOTFOUND, ECONFLICT or EINVALID where
+// the caller can act on them, EUNAVAILABLE when the backend is unreachable.
+//
+// After each committed write the store calls every function registered
+// with OnChange, synchronously, once per changed record, so that in-memory
+// indexes are current before the writing call returns.
+type Store interface {
+	CreateTier(ctx context.Context, t *Tier, ev ...*AuditEvent) error
+	// UpdateTier replaces the tier's limits; ENOTFOUND if it does not exist.
+	UpdateTier(ctx context.Context, t *Tier, ev ...*AuditEvent) error
+	// DeleteTier deletes a tier; ECONFLICT while an account or a key uses it.
+	DeleteTier(ctx context.Context, name string, ev ...*AuditEvent) error
+	Tier(ctx context.Context, name string) (*Tier, error)
+	Tiers(ctx context.Context) ([]*Tier, error)
+
+	// CreateAccount creates a and, when firstKey is not nil, that key, in one
+	// transaction. ECONFLICT if the email is taken, EINVALID if the tier
+	// does not exist.
+	CreateAccount(ctx context.Context, a *Account, firstKey *Key, ev ...*AuditEvent) error
+	UpdateAccount(ctx context.Context, a *Account, ev ...*AuditEvent) error
+	Account(ctx context.Context, id string) (*Account, error)
+	AccountByEmail(ctx context.Context, email string) (*Account, error)
+	Accounts(ctx context.Context, f AccountFilter) ([]*Account, error)
+
+	// CreateKey stores k. ENOTFOUND if the account does not exist, EINVALID
+	// if its tier does not exist, ECONFLICT if its hash is already stored.
+	CreateKey(ctx context.Context, k *Key, ev ...*AuditEvent) error
+	// UpdateKey replaces every mutable field of the stored key with k's.
+	UpdateKey(ctx context.Context, k *Key, ev ...*AuditEvent) error
+	// RotateKey updates old and creates replacement in one transaction.
+	RotateKey(ctx context.Context, old, replacement *Key, ev ...*AuditEvent) error
+	// ImportKeys stores keys, skipping any whose hash is already stored,
+	// and returns how many it inserted.
+	ImportKeys(ctx context.Context, keys []*Key, ev ...*AuditEvent) (int, error)
+	Key(ctx context.Context, id string) (*Key, error)
+	Keys(ctx context.Context, f KeyFilter) ([]*Key, error)
+	// ForEachKey calls fn for every stored key, in no particular order,
+	// stopping at fn's first error.
+	ForEachKey(ctx context.Context, fn func(*Key) error) error
+
+	CreateRootKey(ctx context.Context, r *RootKey, ev ...*AuditEvent) error
+	RevokeRootKey(ctx context.Context, id string, at time.Time, ev ...*AuditEvent) error
+	RootKey(ctx context.Context, id string) (*RootKey, error)
+	RootKeys(ctx context.Context) ([]*RootKey, error)
+
+	AuditEvents(ctx context.Context, f AuditFilter) ([]*AuditEvent, error)
+
+	// SaveCounters upserts counters, keeping the larger count when one is
+	// already stored for the same key and day.
+	SaveCounters(ctx context.Context, cs []Counter) error
+	// Counters returns every counter stored for day.
+	Counters(ctx context.Context, day string) ([]Counter, error)
+
+	// OnChange registers fn to be called after each committed write.
+	OnChange(fn func(Change))
+	// Ping reports whether the store can serve requests.
+	Ping(ctx context.Context) error
+	Close() error
+}
