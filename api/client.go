@@ -1,0 +1,161 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/problem"
+)
+
+// Client calls a keygate server's admin API with a root key. The CLI is
+// built on it.
+type Client struct {
+	BaseURL string
+	RootKey string
+	HTTP    *http.Client
+}
+
+// NewClient returns a Client for the server at baseURL.
+func NewClient(baseURL, rootKey string) *Client {
+	return &Client{
+		BaseURL: strings.TrimRight(baseURL, "/"),
+		RootKey: rootKey,
+		HTTP:    &http.Client{Timeout: 30 * time.Second},
+	}
+}
+
+// Error is a problem+json answer from the server.
+type Error struct {
+	Problem problem.Problem
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s (%d %s): %s", e.Problem.Code, e.Problem.Status, http.StatusText(e.Problem.Status), e.Problem.Detail)
+}
+
+// ErrorCode returns the problem code of an *Error in err's chain, or "".
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Problem.Code
+	}
+	return ""
+}
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	u := c.BaseURL + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return fmt.Errorf("bad server URL %q: %w", c.BaseURL, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.RootKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.RootKey)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach keygate at %s: %w", c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("reading the answer from %s: %w", c.BaseURL, err)
+	}
+	if resp.StatusCode >= 300 {
+		e := &Error{}
+		if json.Unmarshal(data, &e.Problem) != nil || e.Problem.Code == "" {
+			e.Problem = problem.Problem{Status: resp.StatusCode, Code: "HTTP_" + fmt.Sprint(resp.StatusCode), Detail: strings.TrimSpace(string(data))}
+		}
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("the server at %s answered with unexpected JSON: %w", c.BaseURL, err)
+	}
+	return nil
+}
+
+// CreateAccount creates an account.
+func (c *Client) CreateAccount(ctx context.Context, req AccountRequest) (*keygate.Account, error) {
+	var a keygate.Account
+	return &a, c.do(ctx, http.MethodPost, "/v1/accounts", nil, req, &a)
+}
+
+// Accounts lists one page of accounts; q holds email, tier, cursor, limit.
+func (c *Client) Accounts(ctx context.Context, q url.Values) (*List[*keygate.Account], error) {
+	var l List[*keygate.Account]
+	return &l, c.do(ctx, http.MethodGet, "/v1/accounts", q, nil, &l)
+}
+
+// Account returns one account.
+func (c *Client) Account(ctx context.Context, id string) (*keygate.Account, error) {
+	var a keygate.Account
+	return &a, c.do(ctx, http.MethodGet, "/v1/accounts/"+url.PathEscape(id), nil, nil, &a)
+}
+
+// CreateKey issues a key; the answer's Plaintext is the key, shown once.
+func (c *Client) CreateKey(ctx context.Context, req KeyRequest) (*KeyView, error) {
+	var k KeyView
+	return &k, c.do(ctx, http.MethodPost, "/v1/keys", nil, req, &k)
+}
+
+// Keys lists one page of keys; q holds account_id, tier, env, status,
+// cursor, limit.
+func (c *Client) Keys(ctx context.Context, q url.Values) (*List[KeyView], error) {
+	var l List[KeyView]
+	return &l, c.do(ctx, http.MethodGet, "/v1/keys", q, nil, &l)
+}
+
+// Key returns one key record.
+func (c *Client) Key(ctx context.Context, id string) (*KeyView, error) {
+	var k KeyView
+	return &k, c.do(ctx, http.MethodGet, "/v1/keys/"+url.PathEscape(id), nil, nil, &k)
+}
+
+// RevokeKey revokes a key at once.
+func (c *Client) RevokeKey(ctx context.Context, id, reason string) (*KeyView, error) {
+	var k KeyView
+	return &k, c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/revoke", nil, RevokeRequest{Reason: reason}, &k)
+}
+
+// Tiers lists the tiers.
+func (c *Client) Tiers(ctx context.Context) ([]*keygate.Tier, error) {
+	var l List[*keygate.Tier]
+	return l.Data, c.do(ctx, http.MethodGet, "/v1/tiers", nil, nil, &l)
+}
+
+// Verify asks the server whether a key may make a request. It needs a root
+// key with the verify permission.
+func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResponse, error) {
+	var v VerifyResponse
+	return &v, c.do(ctx, http.MethodPost, "/v1/keys/verify", nil, req, &v)
+}

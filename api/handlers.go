@@ -1,0 +1,346 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/keyauth"
+	"github.com/keygate/keygate/problem"
+)
+
+// List is the envelope of every list response.
+type List[T any] struct {
+	Data       []T    `json:"data"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// page trims a result fetched with limit+1 rows to limit and returns the
+// cursor for the next page.
+func page[T any](items []T, limit int, id func(T) string) List[T] {
+	if items == nil {
+		items = []T{}
+	}
+	if len(items) > limit {
+		return List[T]{Data: items[:limit], NextCursor: id(items[limit-1])}
+	}
+	return List[T]{Data: items}
+}
+
+func pageLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return keygate.DefaultPageSize, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > keygate.MaxPageSize {
+		return 0, keygate.Errorf(keygate.EINVALID, "limit must be a whole number from 1 to %d.", keygate.MaxPageSize)
+	}
+	return n, nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": keygate.Version})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if err := s.Store.Ping(r.Context()); err != nil {
+		return keygate.Unavailable(err)
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, err := w.Write(openapiJSON)
+	return err
+}
+
+// KeyView is a key record as the API shows it: the record, its status now,
+// and — in the one answer that creates it — the plaintext key.
+type KeyView struct {
+	*keygate.Key
+	Status    string `json:"status"`
+	Plaintext string `json:"key,omitempty"`
+}
+
+func (s *Server) view(k *keygate.Key, plaintext string) KeyView {
+	return KeyView{Key: k, Status: k.Status(s.now()), Plaintext: plaintext}
+}
+
+// RegisterRequest is the body of POST /v1/register.
+type RegisterRequest struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// RegisterResponse answers POST /v1/register: the new account and its
+// first key, with the plaintext shown this once.
+type RegisterResponse struct {
+	Account *keygate.Account `json:"account"`
+	Key     KeyView          `json:"key"`
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
+	if !s.OpenRegistration {
+		return keygate.Errorf(keygate.EFORBIDDEN, "Open registration is closed on this server; ask the API's operator for an account and key.")
+	}
+	var req RegisterRequest
+	if err := decode(w, r, &req, false); err != nil {
+		return err
+	}
+	a := &keygate.Account{Name: req.Name, Email: req.Email}
+	k, plaintext, err := s.Admin.Register(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, RegisterResponse{Account: a, Key: s.view(k, plaintext)})
+}
+
+// VerifyRequest is the body of POST /v1/keys/verify.
+type VerifyRequest struct {
+	Key    string   `json:"key"`
+	Scopes []string `json:"scopes,omitempty"`
+	IP     string   `json:"ip,omitempty"`
+}
+
+// QuotaView is a key's daily quota in a verify answer.
+type QuotaView struct {
+	Limit     int64 `json:"limit"`
+	Remaining int64 `json:"remaining"`
+	Reset     int64 `json:"reset"` // seconds until 00:00 UTC
+}
+
+// RateView is a key's rate limit in a verify answer.
+type RateView struct {
+	Limit         int64   `json:"limit"` // the burst
+	Remaining     int64   `json:"remaining"`
+	Reset         int64   `json:"reset"` // seconds until the bucket is full
+	RatePerSecond float64 `json:"rate_per_second"`
+}
+
+// VerifyResponse answers POST /v1/keys/verify.
+type VerifyResponse struct {
+	Valid        bool            `json:"valid"`
+	Code         keygate.Outcome `json:"code"`
+	KeyID        string          `json:"key_id,omitempty"`
+	AccountID    string          `json:"account_id,omitempty"`
+	Name         string          `json:"name,omitempty"`
+	Env          keygate.Env     `json:"env,omitempty"`
+	Tier         string          `json:"tier,omitempty"`
+	Scopes       []string        `json:"scopes,omitempty"`
+	Meta         json.RawMessage `json:"meta,omitempty"`
+	ExpiresAt    *time.Time      `json:"expires_at,omitempty"`
+	MissingScope string          `json:"missing_scope,omitempty"`
+	Quota        *QuotaView      `json:"quota,omitempty"`
+	Rate         *RateView       `json:"rate,omitempty"`
+	RetryAfter   int64           `json:"retry_after,omitempty"`
+	Detail       string          `json:"detail,omitempty"`
+}
+
+// verify answers the verify API. A refused key is a 200 with valid false
+// and the code: the protected service asked a well-formed question.
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
+	var req VerifyRequest
+	if err := decode(w, r, &req, false); err != nil {
+		return err
+	}
+	scopes, err := keygate.NormalizeScopes(req.Scopes)
+	if err != nil {
+		return err
+	}
+	var ip netip.Addr
+	if req.IP != "" {
+		if ip, err = netip.ParseAddr(strings.TrimSpace(req.IP)); err != nil {
+			return keygate.Errorf(keygate.EINVALID, "ip %q is not an IPv4 or IPv6 address.", req.IP)
+		}
+	}
+	v := s.Engine.Verify(r.Context(), keygate.VerifyRequest{Key: strings.TrimSpace(req.Key), Scopes: scopes, IP: ip})
+	resp := VerifyResponse{Valid: v.Valid(), Code: v.Outcome, MissingScope: v.MissingScope}
+	if k := v.Key; k != nil {
+		resp.KeyID, resp.AccountID, resp.Name, resp.Env = k.ID, k.AccountID, k.Name, k.Env
+		resp.Scopes, resp.Meta, resp.ExpiresAt = k.Scopes, k.Meta, k.ExpiresAt
+	}
+	if v.Tier != nil {
+		resp.Tier = v.Tier.Name
+	}
+	if v.HasLimits {
+		l := v.Limits
+		resp.Quota = &QuotaView{Limit: l.QuotaLimit, Remaining: l.QuotaRemaining, Reset: ceilSeconds(l.QuotaReset)}
+		resp.Rate = &RateView{Limit: l.RateLimit, Remaining: l.RateRemaining, Reset: ceilSeconds(l.RateReset), RatePerSecond: l.RatePerSecond}
+		if !v.Valid() && l.RetryAfter > 0 {
+			resp.RetryAfter = max(ceilSeconds(l.RetryAfter), 1)
+		}
+	}
+	if !v.Valid() {
+		resp.Detail = problem.FromVerification(&v, s.now()).Detail
+	}
+	keyauth.SetRateLimitHeaders(w.Header(), &v)
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+func ceilSeconds(d time.Duration) int64 {
+	s := int64(d / time.Second)
+	if d%time.Second > 0 {
+		s++
+	}
+	return s
+}
+
+// AccountRequest is the body of POST /v1/accounts.
+type AccountRequest struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	Tier  string `json:"tier,omitempty"`
+}
+
+func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) error {
+	var req AccountRequest
+	if err := decode(w, r, &req, false); err != nil {
+		return err
+	}
+	a := &keygate.Account{Name: req.Name, Email: req.Email, Tier: req.Tier}
+	if err := s.Admin.CreateAccount(r.Context(), actor(r), a); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, a)
+}
+
+func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) error {
+	limit, err := pageLimit(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	as, err := s.Store.Accounts(r.Context(), keygate.AccountFilter{
+		Email: strings.ToLower(q.Get("email")), Tier: q.Get("tier"), After: q.Get("cursor"), Limit: limit + 1,
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page(as, limit, func(a *keygate.Account) string { return a.ID }))
+}
+
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.Store.Account(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a)
+}
+
+// KeyRequest is the body of POST /v1/keys.
+type KeyRequest struct {
+	AccountID     string          `json:"account_id"`
+	Name          string          `json:"name,omitempty"`
+	Tier          string          `json:"tier,omitempty"`
+	Env           keygate.Env     `json:"env,omitempty"`
+	Scopes        []string        `json:"scopes,omitempty"`
+	IPAllow       []string        `json:"ip_allow,omitempty"`
+	Meta          json.RawMessage `json:"meta,omitempty"`
+	ExpiresAt     *time.Time      `json:"expires_at,omitempty"`
+	QuotaPerDay   *int64          `json:"quota_per_day,omitempty"`
+	RatePerSecond *float64        `json:"rate_per_second,omitempty"`
+	Burst         *int64          `json:"burst,omitempty"`
+}
+
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
+	var req KeyRequest
+	if err := decode(w, r, &req, false); err != nil {
+		return err
+	}
+	k := &keygate.Key{
+		AccountID: req.AccountID, Name: req.Name, Tier: req.Tier, Env: req.Env,
+		Scopes: req.Scopes, IPAllow: req.IPAllow, Meta: req.Meta, ExpiresAt: req.ExpiresAt,
+		QuotaPerDay: req.QuotaPerDay, RatePerSecond: req.RatePerSecond, Burst: req.Burst,
+	}
+	plaintext, err := s.Admin.CreateKey(r.Context(), actor(r), k)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, s.view(k, plaintext))
+}
+
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
+	limit, err := pageLimit(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := keygate.KeyFilter{
+		AccountID: q.Get("account_id"), Tier: q.Get("tier"), Env: keygate.Env(q.Get("env")),
+		Status: q.Get("status"), Now: s.now(), After: q.Get("cursor"), Limit: limit + 1,
+	}
+	if f.Env != "" && !f.Env.Valid() {
+		return keygate.Errorf(keygate.EINVALID, "env must be \"live\" or \"test\".")
+	}
+	switch f.Status {
+	case "", keygate.StatusActive, keygate.StatusRevoked, keygate.StatusExpired, keygate.StatusDisabled:
+	default:
+		return keygate.Errorf(keygate.EINVALID, "status must be one of active, revoked, expired, disabled.")
+	}
+	ks, err := s.Store.Keys(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	views := make([]KeyView, len(ks))
+	for i, k := range ks {
+		views[i] = s.view(k, "")
+	}
+	return writeJSON(w, http.StatusOK, page(views, limit, func(v KeyView) string { return v.ID }))
+}
+
+func (s *Server) getKey(w http.ResponseWriter, r *http.Request) error {
+	k, err := s.Store.Key(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.view(k, ""))
+}
+
+// RevokeRequest is the optional body of POST /v1/keys/{id}/revoke.
+type RevokeRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
+	var req RevokeRequest
+	if err := decode(w, r, &req, true); err != nil {
+		return err
+	}
+	k, err := s.Admin.RevokeKey(r.Context(), actor(r), r.PathValue("id"), req.Reason)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.view(k, ""))
+}
+
+func (s *Server) listTiers(w http.ResponseWriter, r *http.Request) error {
+	ts, err := s.Store.Tiers(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, List[*keygate.Tier]{Data: ts})
+}
+
+// weather is the sample protected endpoint: it answers only requests whose
+// key passed keyauth, and says whose key it was.
+func (s *Server) weather(w http.ResponseWriter, r *http.Request) error {
+	v, _ := keyauth.FromContext(r.Context())
+	city := r.URL.Query().Get("city")
+	if city == "" {
+		city = "Berlin"
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{
+		"city":          city,
+		"forecast":      "sunny",
+		"temperature_c": 21,
+		"key_id":        v.Key.ID,
+		"account_id":    v.Key.AccountID,
+		"tier":          v.Tier.Name,
+	})
+}

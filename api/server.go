@@ -1,0 +1,319 @@
+// Package api is keygate's HTTP interface: the admin API under /v1 with
+// root-key auth, self-service registration, the verify API, health checks,
+// the OpenAPI document, and a Client for the CLI.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/admin"
+	"github.com/keygate/keygate/engine"
+	"github.com/keygate/keygate/keyauth"
+	"github.com/keygate/keygate/problem"
+)
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 64 << 10
+
+//go:embed openapi.json
+var openapiJSON []byte
+
+// Server serves the API. Set its fields, then call Handler.
+type Server struct {
+	Engine *engine.Engine
+	Admin  *admin.Service
+	Store  keygate.Store
+	Logger *slog.Logger
+
+	// OpenRegistration allows anyone to create an account with
+	// POST /v1/register.
+	OpenRegistration bool
+	// TrustedProxies are the networks whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// handlerFunc is an HTTP handler that returns its error for one function,
+// Server.fail, to render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route is one entry of the route table: the mux, the auth check and the
+// OpenAPI test all read it.
+type route struct {
+	method, path string
+	perm         string // root key permission required; "" means none
+	handle       handlerFunc
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/healthz", "", s.healthz},
+		{"GET", "/readyz", "", s.readyz},
+		{"GET", "/v1/openapi.json", "", s.openapi},
+		{"POST", "/v1/register", "", s.register},
+		{"POST", "/v1/keys/verify", keygate.PermVerify, s.verify},
+		{"POST", "/v1/accounts", keygate.PermAdminWrite, s.createAccount},
+		{"GET", "/v1/accounts", keygate.PermAdminRead, s.listAccounts},
+		{"GET", "/v1/accounts/{id}", keygate.PermAdminRead, s.getAccount},
+		{"POST", "/v1/keys", keygate.PermAdminWrite, s.createKey},
+		{"GET", "/v1/keys", keygate.PermAdminRead, s.listKeys},
+		{"GET", "/v1/keys/{id}", keygate.PermAdminRead, s.getKey},
+		{"POST", "/v1/keys/{id}/revoke", keygate.PermAdminWrite, s.revokeKey},
+		{"GET", "/v1/tiers", keygate.PermAdminRead, s.listTiers},
+		{"GET", "/demo/weather", "", s.weather},
+	}
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Handler returns the API's http.Handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	keyed := keyauth.New(s.Engine, keyauth.Options{TrustedProxies: s.TrustedProxies, Now: s.now})
+	for _, rt := range s.routes() {
+		h := s.wrap(rt)
+		if rt.path == "/demo/weather" {
+			h = keyed(h)
+		}
+		mux.Handle(rt.method+" "+rt.path, h)
+	}
+	// Anything the table does not name gets a problem body, not the mux's
+	// plain-text 404 or 405.
+	mux.Handle("/", s.wrap(route{handle: s.notFound}))
+	return s.recoverer(s.logRequests(mux))
+}
+
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.perm != "" {
+			if err := s.authorize(r, rt.perm); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		if err := rt.handle(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+type rootCtxKey struct{}
+
+// authorize checks the root key in the Authorization header for perm and
+// records it in the request's context for the audit actor.
+func (s *Server) authorize(r *http.Request, perm string) error {
+	auth := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || strings.TrimSpace(token) == "" {
+		return keygate.Errorf(keygate.EUNAUTHORIZED, "This endpoint needs a root key: send it as \"Authorization: Bearer kgr_…\". The first start of keygate printed one (or wrote it to --root-key-file).")
+	}
+	rk, ok := s.Engine.RootKey(strings.TrimSpace(token))
+	if !ok {
+		return keygate.Errorf(keygate.EUNAUTHORIZED, "The root key in the Authorization header is not valid: it is unknown, revoked or mistyped.")
+	}
+	if !rk.Can(perm) {
+		return keygate.Errorf(keygate.EFORBIDDEN, "The root key %s lacks the %q permission this endpoint needs.", rk.ID, perm)
+	}
+	*r = *r.WithContext(context.WithValue(r.Context(), rootCtxKey{}, rk))
+	return nil
+}
+
+// actor returns the audit actor of an authorized request.
+func actor(r *http.Request) string {
+	if rk, ok := r.Context().Value(rootCtxKey{}).(*keygate.RootKey); ok {
+		return admin.ActorRootKey(rk.ID)
+	}
+	return admin.ActorSystem
+}
+
+// fail renders err as a problem body and logs what the client does not see.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p := problem.FromError(err)
+	if p.Status >= 500 {
+		s.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "code", p.Code, "err", err)
+	}
+	problem.Write(w, p)
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {
+	for _, rt := range s.routes() {
+		if matchPath(rt.path, r.URL.Path) {
+			w.Header().Set("Allow", s.allowed(r.URL.Path))
+			return keygate.Errorf("METHOD_NOT_ALLOWED", "%s is not allowed on %s; use %s.", r.Method, r.URL.Path, s.allowed(r.URL.Path))
+		}
+	}
+	return keygate.Errorf(keygate.ENOTFOUND, "There is no endpoint at %s; see /v1/openapi.json for the API.", r.URL.Path)
+}
+
+func (s *Server) allowed(path string) string {
+	var ms []string
+	for _, rt := range s.routes() {
+		if matchPath(rt.path, path) {
+			ms = append(ms, rt.method)
+		}
+	}
+	return strings.Join(ms, ", ")
+}
+
+// matchPath reports whether path matches a mux pattern's path with {name}
+// wildcards, each matching one non-empty segment.
+func matchPath(pattern, path string) bool {
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return false
+	}
+	for i := range ps {
+		if strings.HasPrefix(ps[i], "{") {
+			if xs[i] == "" {
+				return false
+			}
+			continue
+		}
+		if ps[i] != xs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// statusWriter records the status for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests logs each request's method, path (never the query, which may
+// hold a key sent by mistake), status and duration. It never logs headers.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		s.log().LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("remote", r.RemoteAddr))
+	})
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log().Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				problem.Write(w, problem.FromError(errors.New("panic")))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// decode reads a JSON body into dst: at most MaxBodyBytes, no unknown
+// fields, exactly one value. Every failure is a 4xx the client can fix.
+func decode(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return keygate.Errorf(keygate.EINVALID, "Content-Type must be application/json, not %q.", ct)
+	}
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.Is(err, io.EOF):
+			if optional {
+				return nil
+			}
+			return keygate.Errorf(keygate.EINVALID, "The request body is empty; send a JSON object.")
+		case errors.As(err, &tooBig):
+			return keygate.Errorf(keygate.ETOOLARGE, "The request body is larger than %d bytes.", MaxBodyBytes)
+		case errors.As(err, &syn):
+			return keygate.Errorf(keygate.EINVALID, "The request body is not valid JSON (at byte %d).", syn.Offset)
+		case errors.As(err, &typ):
+			return keygate.Errorf(keygate.EINVALID, "Field %q must be %s.", typ.Field, jsonKind(typ.Type.Kind().String()))
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return keygate.Errorf(keygate.EINVALID, "The request body has an unknown field %s; see /v1/openapi.json.", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return keygate.Errorf(keygate.EINVALID, "The request body is truncated JSON.")
+		default:
+			return keygate.Errorf(keygate.EINVALID, "The request body could not be read as JSON: %v.", err)
+		}
+	}
+	if dec.More() {
+		return keygate.Errorf(keygate.EINVALID, "The request body must hold exactly one JSON object.")
+	}
+	return nil
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "slice":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "bool":
+		return "true or false"
+	}
+	return "a number"
+}
+
+// writeJSON writes v as JSON with status. It returns nil so handlers can
+// end with it: once the status is sent, an encoding error can only be a
+// broken connection, and there is no one left to tell.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+	return nil
+}

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the keygate binary built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "keygate-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "keygate")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building keygate: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// lockedBuffer collects a process's output while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type server struct {
+	cmd            *exec.Cmd
+	url            string
+	stdout, stderr *lockedBuffer
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServer runs `keygate serve` and waits until /healthz answers.
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	addr := freeAddr(t)
+	s := &server{url: "http://" + addr, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	s.cmd = exec.Command(binary, append([]string{"serve", "--addr", addr}, args...)...)
+	s.cmd.Env = cleanEnv()
+	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.stop(t) })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(s.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("keygate did not come up: %v\nstderr:\n%s", err, s.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *server) stop(t *testing.T) {
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Errorf("SIGTERM: %v", err)
+	}
+	if err := s.cmd.Wait(); err != nil {
+		t.Errorf("keygate exited with %v\nstderr:\n%s", err, s.stderr)
+	}
+}
+
+var rootKeyRE = regexp.MustCompile(`kgr_live_[0-9A-Za-z]+`)
+
+// cleanEnv is the environment without any KEYGATE_ variables of the caller.
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KEYGATE_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// cli runs an admin command against s and returns stdout, stderr and the exit code.
+func cli(t *testing.T, s *server, rootKey string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = cleanEnv("KEYGATE_URL="+s.url, "KEYGATE_ROOT_KEY="+rootKey)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+func cliJSON(t *testing.T, s *server, rootKey string, out any, args ...string) {
+	t.Helper()
+	stdout, stderr, code := cli(t, s, rootKey, append(args, "--json")...)
+	if code != 0 {
+		t.Fatalf("keygate %v: exit %d: %s", args, code, stderr)
+	}
+	if err := json.Unmarshal([]byte(stdout), out); err != nil {
+		t.Fatalf("keygate %v: %v in %q", args, err, stdout)
+	}
+}
+
+func weather(t *testing.T, s *server, key string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.url+"/demo/weather", nil)
+	req.Header.Set("X-API-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p struct{ Code string }
+	body, _ := io.ReadAll(resp.Body)
+	json.Unmarshal(body, &p)
+	return resp.StatusCode, p.Code
+}
+
+// TestEndToEnd is the foundation's acceptance test, as a new user would run
+// it: serve, CLI create, verify over HTTP, revoke, restart, no leaks.
+func TestEndToEnd(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "keygate.db")
+	s := startServer(t, "--db", db, "--log-level", "debug")
+	root := rootKeyRE.FindString(s.stdout.String())
+	if root == "" {
+		t.Fatalf("first start printed no root key; stdout:\n%s", s.stdout)
+	}
+
+	var acct struct{ ID, Tier string }
+	cliJSON(t, s, root, &acct, "accounts", "create", "--name", "Acme", "--email", "ops@acme.test")
+	var key, other struct {
+		ID  string
+		Key string `json:"key"`
+	}
+	cliJSON(t, s, root, &key, "keys", "create", "--account", acct.ID, "--name", "first")
+	cliJSON(t, s, root, &other, "keys", "create", "--account", acct.ID, "--name", "second", "--scope", "weather:read")
+	if !strings.HasPrefix(key.Key, "kg_live_") {
+		t.Fatalf("keys create printed no key: %+v", key)
+	}
+	if code, outcome := weather(t, s, key.Key); code != 200 {
+		t.Fatalf("a key created with the CLI: got %d %s, want 200", code, outcome)
+	}
+
+	// Tables for people.
+	out, _, code := cli(t, s, root, "keys", "list", "--account", acct.ID)
+	if code != 0 || !strings.Contains(out, "STATUS") || !strings.Contains(out, key.ID) || strings.Contains(out, key.Key) {
+		t.Fatalf("keys list table: exit %d\n%s", code, out)
+	}
+
+	if _, stderr, code := cli(t, s, root, "keys", "revoke", key.ID, "--reason", "test"); code != 0 {
+		t.Fatalf("keys revoke: exit %d: %s", code, stderr)
+	}
+	if code, outcome := weather(t, s, key.Key); code != 401 || outcome != "REVOKED" {
+		t.Fatalf("revoked key at once: got %d %s, want 401 REVOKED", code, outcome)
+	}
+
+	// Restart on the same database: everything is still there.
+	logs1, out1 := s.stderr.String(), s.stdout.String()
+	s.stop(t)
+	s2 := startServer(t, "--db", db)
+	if rootKeyRE.MatchString(s2.stdout.String()) {
+		t.Fatalf("a restart printed a new root key:\n%s", s2.stdout)
+	}
+	if code, outcome := weather(t, s2, key.Key); code != 401 || outcome != "REVOKED" {
+		t.Fatalf("revoked key after restart: got %d %s, want 401 REVOKED", code, outcome)
+	}
+	if code, outcome := weather(t, s2, other.Key); code != 200 {
+		t.Fatalf("live key after restart: got %d %s, want 200", code, outcome)
+	}
+	var accts struct{ Data []struct{ ID string } }
+	cliJSON(t, s2, root, &accts, "accounts", "list")
+	if len(accts.Data) != 1 || accts.Data[0].ID != acct.ID {
+		t.Fatalf("accounts after restart: got %+v", accts)
+	}
+	s2.stop(t)
+
+	// The server logged requests, but never a plaintext key.
+	logs := logs1 + s2.stderr.String()
+	if !strings.Contains(logs, "/demo/weather") {
+		t.Fatalf("no request logs captured:\n%s", logs)
+	}
+	for _, secret := range []string{key.Key, other.Key, root} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("the server's log holds a plaintext key:\n%s", logs)
+		}
+	}
+	if strings.Count(out1, root) != 2 { // the key itself, and the export line
+		t.Errorf("root key printed %d times on first start, want once (plus the export hint)", strings.Count(out1, root))
+	}
+}
+
+func TestRootKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "root.key")
+	s := startServer(t, "--db", filepath.Join(dir, "keygate.db"), "--root-key-file", path)
+	if rootKeyRE.MatchString(s.stdout.String()) {
+		t.Fatalf("with --root-key-file the key was printed too:\n%s", s.stdout)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("root key file mode: got %o, want 600", fi.Mode().Perm())
+	}
+	data, _ := os.ReadFile(path)
+	root := strings.TrimSpace(string(data))
+	if _, stderr, code := cli(t, s, root, "tiers", "list"); code != 0 {
+		t.Fatalf("the written root key does not work: %s", stderr)
+	}
+	if strings.Contains(s.stderr.String(), root) {
+		t.Fatal("the root key was logged")
+	}
+}
+
+func TestCLIErrors(t *testing.T) {
+	s := startServer(t, "--db", filepath.Join(t.TempDir(), "keygate.db"))
+	root := rootKeyRE.FindString(s.stdout.String())
+	tests := []struct {
+		name    string
+		rootKey string
+		args    []string
+		code    int
+		want    string
+	}{
+		{"no root key", "", []string{"accounts", "list"}, 1, "KEYGATE_ROOT_KEY is not set"},
+		{"wrong root key", "kgr_live_wrong", []string{"accounts", "list"}, 1, "refused the root key"},
+		{"unknown account", root, []string{"accounts", "show", "acc_nope"}, 1, "acc_nope"},
+		{"missing flags", root, []string{"accounts", "create", "--name", "x"}, 2, "needs --name and --email"},
+		{"bad email", root, []string{"accounts", "create", "--name", "x", "--email", "nope"}, 1, "not a valid address"},
+		{"no subcommand", root, []string{"keys"}, 2, "needs a subcommand"},
+		{"unknown command", root, []string{"frobnicate"}, 2, "unknown command"},
+		{"bad expiry", root, []string{"keys", "create", "--account", "acc_x", "--expires", "tomorrow"}, 2, "RFC 3339"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, code := cli(t, s, tt.rootKey, tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.code, tt.want)
+			}
+			if tt.code == 1 && strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+				t.Errorf("want a one-line explanation, got:\n%s", stderr)
+			}
+		})
+	}
+
+	// Unreachable server.
+	cmd := exec.Command(binary, "accounts", "list")
+	cmd.Env = cleanEnv("KEYGATE_URL=http://"+freeAddr(t), "KEYGATE_ROOT_KEY="+root)
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "is `keygate serve` running") {
+		t.Fatalf("unreachable server: got %q", out)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "keygate v") {
+		t.Fatalf("keygate version: got %q, %v", out, err)
+	}
+}
+
+func TestServeRejectsBadFlags(t *testing.T) {
+	tests := [][]string{
+		{"serve", "--key-prefix", "BAD"},
+		{"serve", "--trusted-proxies", "10.0.0.0/99"},
+		{"serve", "--log-level", "loud"},
+		{"serve", "--db", "mysql://x"},
+	}
+	for _, args := range tests {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = cleanEnv()
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 || !strings.HasPrefix(string(out), "keygate: ") || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+			t.Errorf("keygate %v: got %v, %q; want exit 2 with a one-line reason", args, err, out)
+		}
+	}
+}

@@ -1,0 +1,490 @@
+// Package engine is keygate's verification engine: the in-memory index of
+// keys by hash that answers every key check without touching the store, the
+// rate and quota limiter it consults, and the upkeep that keeps both
+// current (change notifications, counter flushes).
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
+)
+
+// Limiter enforces rate limits and daily quotas per key. quota.Local is the
+// in-process implementation.
+type Limiter interface {
+	// Take decides one request and consumes from the key's limits when it
+	// is allowed.
+	Take(id string, lim keygate.Limits) keygate.LimitResult
+	// Peek reports the key's figures without consuming anything.
+	Peek(id string, lim keygate.Limits) keygate.LimitResult
+	// Dirty returns today's counters changed since the last call.
+	Dirty() []keygate.Counter
+	// Restore loads counters saved earlier.
+	Restore(cs []keygate.Counter)
+	// Reclaim drops idle per-key state.
+	Reclaim() int
+}
+
+// Options configure an Engine.
+type Options struct {
+	// Hasher hashes presented keys; it must match the one keys were
+	// created with. Nil means unpeppered SHA-256.
+	Hasher *apikey.Hasher
+	// Limiter enforces tiers' rates and quotas; nil means no limits.
+	Limiter Limiter
+	// FlushInterval is how often Run saves the limiter's counters to the
+	// store: a crash loses at most this much counted usage. Zero means 1s.
+	FlushInterval time.Duration
+	// Now is the clock; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// entry is one key in the index, with what Verify needs precomputed.
+type entry struct {
+	key     *keygate.Key
+	cidrs   []netip.Prefix
+	legacy  bool // hashed with plain SHA-256 (imported)
+	account string
+}
+
+// Engine verifies keys from memory. It is safe for concurrent use.
+type Engine struct {
+	store   keygate.Store
+	hasher  *apikey.Hasher
+	limiter Limiter
+	flush   time.Duration
+	now     func() time.Time
+	log     *slog.Logger
+
+	mu       sync.RWMutex
+	keys     map[[32]byte]*entry
+	accounts map[string]*keygate.Account
+	tiers    map[string]*keygate.Tier
+	roots    map[[32]byte]*keygate.RootKey
+
+	// legacyKeys counts imported SHA-256 keys; while it is zero, a key that
+	// does not parse is refused without any lookup.
+	legacyKeys atomic.Int64
+
+	flushMu sync.Mutex
+	pending []keygate.Counter // counters whose save failed
+}
+
+// New returns an Engine over store. It registers for the store's change
+// notifications, so call Load before serving and the index stays current
+// from then on.
+func New(store keygate.Store, o Options) *Engine {
+	e := &Engine{
+		store:    store,
+		hasher:   o.Hasher,
+		limiter:  o.Limiter,
+		flush:    o.FlushInterval,
+		now:      o.Now,
+		log:      o.Logger,
+		keys:     map[[32]byte]*entry{},
+		accounts: map[string]*keygate.Account{},
+		tiers:    map[string]*keygate.Tier{},
+		roots:    map[[32]byte]*keygate.RootKey{},
+	}
+	if e.hasher == nil {
+		e.hasher = apikey.NewHasher(nil)
+	}
+	if e.flush <= 0 {
+		e.flush = time.Second
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	store.OnChange(func(c keygate.Change) { e.Apply(context.Background(), c) })
+	return e
+}
+
+// Load reads every tier, account, key and root key from the store into
+// memory, and today's counters into the limiter.
+func (e *Engine) Load(ctx context.Context) error {
+	tiers, err := e.store.Tiers(ctx)
+	if err != nil {
+		return fmt.Errorf("load tiers: %w", err)
+	}
+	tmap := make(map[string]*keygate.Tier, len(tiers))
+	for _, t := range tiers {
+		tmap[t.Name] = t
+	}
+
+	amap := map[string]*keygate.Account{}
+	for after := ""; ; {
+		page, err := e.store.Accounts(ctx, keygate.AccountFilter{After: after, Limit: keygate.MaxPageSize})
+		if err != nil {
+			return fmt.Errorf("load accounts: %w", err)
+		}
+		for _, a := range page {
+			amap[a.ID] = a
+		}
+		if len(page) < keygate.MaxPageSize {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+
+	kmap := map[[32]byte]*entry{}
+	var legacy int64
+	err = e.store.ForEachKey(ctx, func(k *keygate.Key) error {
+		sum, ent, err := newEntry(k)
+		if err != nil {
+			e.log.Error("skipping key with unreadable hash", "key_id", k.ID, "err", err)
+			return nil
+		}
+		if ent.legacy {
+			legacy++
+		}
+		kmap[sum] = ent
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load keys: %w", err)
+	}
+
+	roots, err := e.store.RootKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("load root keys: %w", err)
+	}
+	rmap := map[[32]byte]*keygate.RootKey{}
+	for _, r := range roots {
+		if sum, ok := decodeHash(r.Hash); ok && r.RevokedAt == nil {
+			rmap[sum] = r
+		}
+	}
+
+	e.mu.Lock()
+	e.tiers, e.accounts, e.keys, e.roots = tmap, amap, kmap, rmap
+	e.mu.Unlock()
+	e.legacyKeys.Store(legacy)
+
+	if e.limiter != nil {
+		cs, err := e.store.Counters(ctx, e.now().UTC().Format(time.DateOnly))
+		if err != nil {
+			return fmt.Errorf("load counters: %w", err)
+		}
+		e.limiter.Restore(cs)
+	}
+	e.log.Info("verification index loaded", "keys", len(kmap), "accounts", len(amap), "tiers", len(tmap), "root_keys", len(rmap))
+	return nil
+}
+
+func decodeHash(h string) (sum [32]byte, ok bool) {
+	n, err := hex.Decode(sum[:], []byte(h))
+	return sum, err == nil && n == 32 && len(h) == 64
+}
+
+func newEntry(k *keygate.Key) ([32]byte, *entry, error) {
+	sum, ok := decodeHash(k.Hash)
+	if !ok {
+		return sum, nil, errors.New("hash is not 64 hex characters")
+	}
+	ent := &entry{key: k, legacy: k.HashAlg == keygate.HashSHA256, account: k.AccountID}
+	for _, c := range k.IPAllow {
+		p, err := keygate.ParseCIDR(c)
+		if err != nil {
+			return sum, nil, err
+		}
+		ent.cidrs = append(ent.cidrs, p)
+	}
+	return sum, ent, nil
+}
+
+// Apply brings the index up to date with one change. Stores call it through
+// OnChange after every committed write; a multi-instance fan-out calls it
+// for changes made elsewhere.
+func (e *Engine) Apply(ctx context.Context, c keygate.Change) {
+	if err := e.apply(ctx, c); err != nil {
+		e.log.Error("applying change to the verification index", "kind", c.Kind, "id", c.ID, "err", err)
+	}
+}
+
+func (e *Engine) apply(ctx context.Context, c keygate.Change) error {
+	switch c.Kind {
+	case keygate.ChangeKey:
+		k := c.Key
+		if k == nil {
+			var err error
+			if k, err = e.store.Key(ctx, c.ID); err != nil {
+				return err
+			}
+		}
+		sum, ent, err := newEntry(k)
+		if err != nil {
+			return err
+		}
+		e.mu.Lock()
+		old := e.keys[sum]
+		e.keys[sum] = ent
+		e.mu.Unlock()
+		if old == nil && ent.legacy {
+			e.legacyKeys.Add(1)
+		}
+	case keygate.ChangeAccount:
+		a, err := e.store.Account(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		e.mu.Lock()
+		e.accounts[a.ID] = a
+		e.mu.Unlock()
+	case keygate.ChangeTier:
+		t, err := e.store.Tier(ctx, c.ID)
+		if keygate.ErrorCode(err) == keygate.ENOTFOUND {
+			e.mu.Lock()
+			delete(e.tiers, c.ID)
+			e.mu.Unlock()
+			return nil
+		} else if err != nil {
+			return err
+		}
+		e.mu.Lock()
+		e.tiers[t.Name] = t
+		e.mu.Unlock()
+	case keygate.ChangeRootKey:
+		r, err := e.store.RootKey(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		sum, ok := decodeHash(r.Hash)
+		if !ok {
+			return errors.New("root key hash is not 64 hex characters")
+		}
+		e.mu.Lock()
+		if r.RevokedAt != nil {
+			delete(e.roots, sum)
+		} else {
+			e.roots[sum] = r
+		}
+		e.mu.Unlock()
+	default:
+		return fmt.Errorf("unknown change kind %q", c.Kind)
+	}
+	return nil
+}
+
+// Verify runs every check on a presented key, in the order of
+// docs/ARCHITECTURE.md, and counts the request against the key's limits
+// when it passes. It never touches the store.
+func (e *Engine) Verify(ctx context.Context, req keygate.VerifyRequest) keygate.Verification {
+	if req.Key == "" {
+		return keygate.Verification{Outcome: keygate.OutcomeMissingKey}
+	}
+	ent, v, ok := e.lookup(req.Key)
+	if !ok {
+		return v
+	}
+	k := ent.key
+	now := e.now()
+	switch k.Status(now) {
+	case keygate.StatusRevoked:
+		v.Outcome = keygate.OutcomeRevoked
+		return v
+	case keygate.StatusExpired:
+		v.Outcome = keygate.OutcomeExpired
+		return v
+	case keygate.StatusDisabled:
+		v.Outcome = keygate.OutcomeDisabled
+		return v
+	}
+	lim := keygate.EffectiveLimits(k, v.Tier)
+	if len(ent.cidrs) > 0 && !allowed(ent.cidrs, req.IP) {
+		v.Outcome = keygate.OutcomeIPNotAllowed
+		e.peek(&v, lim)
+		return v
+	}
+	if len(req.Scopes) > 0 {
+		if missing, ok := keygate.MissingScope(k.Scopes, req.Scopes); ok {
+			v.Outcome = keygate.OutcomeInsufficientScope
+			v.MissingScope = missing
+			e.peek(&v, lim)
+			return v
+		}
+	}
+	v.Outcome = keygate.OutcomeValid
+	if e.limiter != nil {
+		v.Limits = e.limiter.Take(k.ID, lim)
+		v.HasLimits = true
+		v.Outcome = v.Limits.Outcome
+	}
+	return v
+}
+
+// lookup finds the presented key in the index. When it is not found it
+// returns ok false and the verdict to give.
+func (e *Engine) lookup(presented string) (*entry, keygate.Verification, bool) {
+	var ent *entry
+	if _, err := apikey.Parse(presented); err == nil {
+		sum := e.hasher.Sum(presented)
+		e.mu.RLock()
+		ent = e.keys[sum]
+		e.mu.RUnlock()
+		if ent != nil && ent.legacy && e.hasher.Peppered() {
+			ent = nil // a peppered hash can only match a keygate-hashed key
+		}
+	} else if e.legacyKeys.Load() == 0 || !plausibleLegacy(presented) {
+		return nil, keygate.Verification{Outcome: keygate.OutcomeMalformed}, false
+	}
+	if ent == nil && e.legacyKeys.Load() > 0 {
+		sum := sha256.Sum256([]byte(presented))
+		e.mu.RLock()
+		ent = e.keys[sum]
+		e.mu.RUnlock()
+		if ent != nil && !ent.legacy {
+			ent = nil
+		}
+	}
+	if ent == nil {
+		return nil, keygate.Verification{Outcome: keygate.OutcomeNotFound}, false
+	}
+	v := keygate.Verification{Key: ent.key}
+	e.mu.RLock()
+	v.Account = e.accounts[ent.account]
+	tier := ent.key.Tier
+	if tier == "" && v.Account != nil {
+		tier = v.Account.Tier
+	}
+	v.Tier = e.tiers[tier]
+	if v.Tier == nil {
+		v.Tier = e.tiers[keygate.TierFree]
+	}
+	e.mu.RUnlock()
+	if v.Tier == nil {
+		// Only possible if the store lost its built-in tiers; fail closed
+		// rather than serve without limits.
+		v.Tier = keygate.DefaultTiers(time.Time{})[0]
+	}
+	return ent, v, true
+}
+
+// plausibleLegacy reports whether s could be an imported key: printable
+// ASCII of a sane length. It keeps arbitrary junk from being hashed.
+func plausibleLegacy(s string) bool {
+	if len(s) < 16 || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func allowed(cidrs []netip.Prefix, ip netip.Addr) bool {
+	if !ip.IsValid() {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range cidrs {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) peek(v *keygate.Verification, lim keygate.Limits) {
+	if e.limiter != nil {
+		v.Limits = e.limiter.Peek(v.Key.ID, lim)
+		v.HasLimits = true
+	}
+}
+
+// RootKey authenticates a root key from memory. It returns false for
+// anything that is not a live root key.
+func (e *Engine) RootKey(presented string) (*keygate.RootKey, bool) {
+	p, err := apikey.Parse(presented)
+	if err != nil || p.Prefix != apikey.RootPrefix {
+		return nil, false
+	}
+	sum := e.hasher.Sum(presented)
+	e.mu.RLock()
+	r := e.roots[sum]
+	e.mu.RUnlock()
+	return r, r != nil
+}
+
+// Run flushes the limiter's counters to the store every FlushInterval and
+// reclaims idle limiter state, until ctx is done; then it flushes once more
+// and returns.
+func (e *Engine) Run(ctx context.Context) {
+	if e.limiter == nil {
+		<-ctx.Done()
+		return
+	}
+	t := time.NewTicker(e.flush)
+	defer t.Stop()
+	reclaim := time.NewTicker(time.Minute)
+	defer reclaim.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			e.Flush(context.WithoutCancel(ctx))
+			return
+		case <-t.C:
+			e.Flush(ctx)
+		case <-reclaim.C:
+			if n := e.limiter.Reclaim(); n > 0 {
+				e.log.Debug("reclaimed idle limiter state", "entries", n)
+			}
+		}
+	}
+}
+
+// Flush saves the limiter's changed counters to the store. Counters that
+// cannot be saved are kept and saved with the next flush.
+func (e *Engine) Flush(ctx context.Context) {
+	if e.limiter == nil {
+		return
+	}
+	e.flushMu.Lock()
+	defer e.flushMu.Unlock()
+	cs := mergeCounters(e.pending, e.limiter.Dirty())
+	e.pending = nil
+	if len(cs) == 0 {
+		return
+	}
+	if err := e.store.SaveCounters(ctx, cs); err != nil {
+		e.log.Error("saving quota counters; will retry", "counters", len(cs), "err", err)
+		e.pending = cs // SaveCounters keeps the larger count, so resaving is safe
+	}
+}
+
+// mergeCounters returns a and b with one counter per key and day, the
+// larger count winning, so retried flushes do not pile up.
+func mergeCounters(a, b []keygate.Counter) []keygate.Counter {
+	if len(a) == 0 {
+		return b
+	}
+	type dayKey struct{ key, day string }
+	idx := make(map[dayKey]int, len(a)+len(b))
+	out := make([]keygate.Counter, 0, len(a)+len(b))
+	for _, c := range append(a, b...) {
+		k := dayKey{c.KeyID, c.Day}
+		if i, ok := idx[k]; ok {
+			out[i].Count = max(out[i].Count, c.Count)
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, c)
+	}
+	return out
+}

@@ -1,0 +1,288 @@
+package engine_test
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/admin"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/engine"
+	"github.com/keygate/keygate/quota"
+	"github.com/keygate/keygate/sqlite"
+)
+
+// clock is a test clock that tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	store   *sqlite.Store
+	engine  *engine.Engine
+	admin   *admin.Service
+	clock   *clock
+	account *keygate.Account
+	path    string
+	hasher  *apikey.Hasher
+	limiter *quota.Local
+}
+
+func newFixture(t testing.TB, withLimits bool) *fixture {
+	t.Helper()
+	f := &fixture{clock: &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}, path: filepath.Join(t.TempDir(), "keygate.db")}
+	f.hasher = apikey.NewHasher(nil)
+	f.open(t, withLimits)
+	f.account = &keygate.Account{Name: "Ada", Email: "ada@example.com"}
+	if err := f.admin.CreateAccount(context.Background(), admin.ActorSystem, f.account); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) open(t testing.TB, withLimits bool) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	f.store = s
+	o := engine.Options{Hasher: f.hasher, Now: f.clock.Now}
+	if withLimits {
+		f.limiter = quota.NewLocal(quota.Options{Now: f.clock.Now})
+		o.Limiter = f.limiter
+	}
+	f.engine = engine.New(s, o)
+	if err := f.engine.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.admin = &admin.Service{Store: s, Hasher: f.hasher, Now: f.clock.Now}
+}
+
+func (f *fixture) key(t testing.TB, k *keygate.Key) (*keygate.Key, string) {
+	t.Helper()
+	if k == nil {
+		k = &keygate.Key{}
+	}
+	k.AccountID = f.account.ID
+	plaintext, err := f.admin.CreateKey(context.Background(), admin.ActorSystem, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, plaintext
+}
+
+func (f *fixture) verify(key string, scopes ...string) keygate.Verification {
+	return f.engine.Verify(context.Background(), keygate.VerifyRequest{Key: key, Scopes: scopes, IP: netip.MustParseAddr("198.51.100.7")})
+}
+
+func TestVerifyOutcomes(t *testing.T) {
+	f := newFixture(t, false)
+	ctx := context.Background()
+	_, valid := f.key(t, &keygate.Key{Scopes: []string{"weather:*"}})
+	revokedKey, revoked := f.key(t, nil)
+	if _, err := f.admin.RevokeKey(ctx, admin.ActorSystem, revokedKey.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	in1h := f.clock.Now().Add(time.Hour)
+	_, expiring := f.key(t, &keygate.Key{ExpiresAt: &in1h})
+	disabledKey, disabled := f.key(t, nil)
+	disabledKey.Enabled = false
+	if err := f.store.UpdateKey(ctx, disabledKey); err != nil {
+		t.Fatal(err)
+	}
+	_, restricted := f.key(t, &keygate.Key{IPAllow: []string{"203.0.113.0/24", "2001:db8::/32"}})
+	_, allowedIP := f.key(t, &keygate.Key{IPAllow: []string{"198.51.100.0/24"}})
+	unknown, err := apikey.Generate(apikey.DefaultPrefix, keygate.EnvLive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	badChecksum := valid[:len(valid)-1] + string("0123456789"[(valid[len(valid)-1]-'0'+1)%10])
+	if valid[len(valid)-1] > '9' {
+		badChecksum = valid[:len(valid)-1] + "0"
+	}
+
+	f.clock.Add(2 * time.Hour) // past the expiry
+
+	tests := []struct {
+		name   string
+		key    string
+		scopes []string
+		want   keygate.Outcome
+	}{
+		{"valid", valid, nil, keygate.OutcomeValid},
+		{"valid with granted scope", valid, []string{"weather:read"}, keygate.OutcomeValid},
+		{"missing scope", valid, []string{"billing:read"}, keygate.OutcomeInsufficientScope},
+		{"missing", "", nil, keygate.OutcomeMissingKey},
+		{"garbage", "hello", nil, keygate.OutcomeMalformed},
+		{"bad checksum", badChecksum, nil, keygate.OutcomeMalformed},
+		{"truncated", valid[:len(valid)-3], nil, keygate.OutcomeMalformed},
+		{"unknown", unknown, nil, keygate.OutcomeNotFound},
+		{"revoked", revoked, nil, keygate.OutcomeRevoked},
+		{"expired", expiring, nil, keygate.OutcomeExpired},
+		{"disabled", disabled, nil, keygate.OutcomeDisabled},
+		{"ip not allowed", restricted, nil, keygate.OutcomeIPNotAllowed},
+		{"ip allowed", allowedIP, nil, keygate.OutcomeValid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := f.verify(tt.key, tt.scopes...)
+			if v.Outcome != tt.want {
+				t.Fatalf("Verify: got %s, want %s", v.Outcome, tt.want)
+			}
+			if tt.want == keygate.OutcomeValid && (v.Key == nil || v.Account == nil || v.Tier == nil) {
+				t.Fatalf("valid verification lacks key, account or tier: %+v", v)
+			}
+		})
+	}
+	if v := f.verify(valid, "billing:read"); v.MissingScope != "billing:read" {
+		t.Errorf("MissingScope: got %q, want billing:read", v.MissingScope)
+	}
+}
+
+func TestRevocationIsImmediate(t *testing.T) {
+	f := newFixture(t, false)
+	k, plaintext := f.key(t, nil)
+	if got := f.verify(plaintext).Outcome; got != keygate.OutcomeValid {
+		t.Fatalf("before revoke: got %s, want VALID", got)
+	}
+	if _, err := f.admin.RevokeKey(context.Background(), admin.ActorSystem, k.ID, "leaked"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.verify(plaintext).Outcome; got != keygate.OutcomeRevoked {
+		t.Fatalf("right after revoke, with no reload: got %s, want REVOKED", got)
+	}
+}
+
+func TestTierFollowsAccount(t *testing.T) {
+	f := newFixture(t, false)
+	_, plaintext := f.key(t, nil)
+	if got := f.verify(plaintext).Tier.Name; got != keygate.TierFree {
+		t.Fatalf("tier: got %s, want free (the account's)", got)
+	}
+	a := *f.account
+	a.Tier = keygate.TierPro
+	if err := f.store.UpdateAccount(context.Background(), &a); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.verify(plaintext).Tier.Name; got != keygate.TierPro {
+		t.Fatalf("after the account moved to pro: got %s, want pro", got)
+	}
+	_, own := f.key(t, &keygate.Key{Tier: keygate.TierFree})
+	if got := f.verify(own).Tier.Name; got != keygate.TierFree {
+		t.Fatalf("key with its own tier: got %s, want free", got)
+	}
+}
+
+func TestStateSurvivesRestart(t *testing.T) {
+	f := newFixture(t, false)
+	_, live := f.key(t, nil)
+	rk, revoked := f.key(t, nil)
+	if _, err := f.admin.RevokeKey(context.Background(), admin.ActorSystem, rk.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.open(t, false)
+	if got := f.verify(live).Outcome; got != keygate.OutcomeValid {
+		t.Errorf("live key after restart: got %s, want VALID", got)
+	}
+	if got := f.verify(revoked).Outcome; got != keygate.OutcomeRevoked {
+		t.Errorf("revoked key after restart: got %s, want REVOKED", got)
+	}
+}
+
+func TestVerifiesWhileStoreIsDown(t *testing.T) {
+	f := newFixture(t, false)
+	_, plaintext := f.key(t, nil)
+	if err := f.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.verify(plaintext).Outcome; got != keygate.OutcomeValid {
+		t.Fatalf("with the store closed: got %s, want VALID from memory", got)
+	}
+}
+
+func TestPepperedHashes(t *testing.T) {
+	f := newFixture(t, false)
+	f.hasher = apikey.NewHasher([]byte("pepper-for-tests"))
+	f.open(t, false)
+	_, plaintext := f.key(t, nil)
+	if got := f.verify(plaintext).Outcome; got != keygate.OutcomeValid {
+		t.Fatalf("peppered key: got %s, want VALID", got)
+	}
+	// An engine without the pepper cannot find it.
+	other := engine.New(f.store, engine.Options{Now: f.clock.Now})
+	if err := other.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := other.Verify(context.Background(), keygate.VerifyRequest{Key: plaintext}).Outcome; got != keygate.OutcomeNotFound {
+		t.Fatalf("without the pepper: got %s, want NOT_FOUND", got)
+	}
+}
+
+func TestRootKeys(t *testing.T) {
+	f := newFixture(t, false)
+	ctx := context.Background()
+	rk, plaintext, err := f.admin.Bootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := f.engine.RootKey(plaintext); !ok || got.ID != rk.ID {
+		t.Fatalf("RootKey: got %v, %v; want %s", got, ok, rk.ID)
+	}
+	_, apiKey := f.key(t, nil)
+	if _, ok := f.engine.RootKey(apiKey); ok {
+		t.Fatal("an API key was accepted as a root key")
+	}
+	if err := f.store.RevokeRootKey(ctx, rk.ID, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.engine.RootKey(plaintext); ok {
+		t.Fatal("a revoked root key was still accepted")
+	}
+}
+
+func benchmarkVerify(b *testing.B, withLimits bool) {
+	f := newFixture(b, withLimits)
+	k := &keygate.Key{Scopes: []string{"weather:read"}}
+	if withLimits {
+		huge := int64(keygate.MaxQuotaPerDay)
+		rate := float64(keygate.MaxRatePerSecond)
+		burst := int64(keygate.MaxBurst)
+		k.QuotaPerDay, k.RatePerSecond, k.Burst = &huge, &rate, &burst
+	}
+	_, plaintext := f.key(b, k)
+	req := keygate.VerifyRequest{Key: plaintext, Scopes: []string{"weather:read"}, IP: netip.MustParseAddr("198.51.100.7")}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if v := f.engine.Verify(ctx, req); v.Outcome != keygate.OutcomeValid {
+			b.Fatalf("got %s, want VALID", v.Outcome)
+		}
+	}
+}
+
+// BenchmarkVerify measures one valid verification: parse, hash, index
+// lookup, status and scope checks, without limits.
+func BenchmarkVerify(b *testing.B) { benchmarkVerify(b, false) }
+
+// BenchmarkVerifyLimited is BenchmarkVerify with the rate limit and daily
+// quota enforced; the two are compared in docs/BENCHMARKS.md.
+func BenchmarkVerifyLimited(b *testing.B) { benchmarkVerify(b, true) }

@@ -1,0 +1,202 @@
+// Package keyauth is net/http middleware that checks the API key on every
+// request: it finds the key (X-API-Key, or Authorization: Bearer), refuses
+// keys sent in the URL, asks a Verifier, sets the RateLimit headers, and
+// either answers with a problem+json body or passes the request on with
+// the verification in its context.
+package keyauth
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/problem"
+)
+
+// HeaderAPIKey is the header API keys are sent in.
+const HeaderAPIKey = "X-API-Key"
+
+// QueryParams are the URL query parameters that, when present, mean a key
+// was sent in the URL: refused with KEY_IN_QUERY.
+var QueryParams = []string{"api_key", "apikey", "key", "access_token", "x-api-key"}
+
+// Verifier checks a key. engine.Engine is one.
+type Verifier interface {
+	Verify(ctx context.Context, req keygate.VerifyRequest) keygate.Verification
+}
+
+// Options configure the middleware.
+type Options struct {
+	// Scopes are required of every key on the routes the middleware guards.
+	Scopes []string
+	// TrustedProxies are the networks whose X-Forwarded-For is believed.
+	// Empty (the default) believes no one: the client IP is the peer's.
+	TrustedProxies []netip.Prefix
+	// Now is the clock for Retry-After and reset times; nil means time.Now.
+	Now func() time.Time
+	// Observe, when set, is called with every verification, valid or not.
+	Observe func(r *http.Request, v *keygate.Verification)
+}
+
+type ctxKey struct{}
+
+// FromContext returns the verification of the request's key, set by the
+// middleware for requests it let through.
+func FromContext(ctx context.Context) (*keygate.Verification, bool) {
+	v, ok := ctx.Value(ctxKey{}).(*keygate.Verification)
+	return v, ok
+}
+
+// New returns the middleware.
+func New(v Verifier, o Options) func(http.Handler) http.Handler {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			res := Check(r.Context(), v, r, o)
+			if o.Observe != nil {
+				o.Observe(r, &res)
+			}
+			SetRateLimitHeaders(w.Header(), &res)
+			if !res.Valid() {
+				problem.Write(w, problem.FromVerification(&res, now()))
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &res)))
+		})
+	}
+}
+
+// Check verifies the key of r without answering: the building block for
+// callers that answer themselves (the gateway).
+func Check(ctx context.Context, v Verifier, r *http.Request, o Options) keygate.Verification {
+	key, inQuery := Key(r)
+	if inQuery {
+		return keygate.Verification{Outcome: keygate.OutcomeKeyInQuery}
+	}
+	return v.Verify(ctx, keygate.VerifyRequest{Key: key, Scopes: o.Scopes, IP: ClientIP(r, o.TrustedProxies)})
+}
+
+// Key returns the key presented in r's headers, and whether the URL query
+// carries what looks like a key.
+func Key(r *http.Request) (key string, inQuery bool) {
+	if r.URL.RawQuery != "" {
+		q := r.URL.Query()
+		for _, p := range QueryParams {
+			if q.Has(p) {
+				return "", true
+			}
+		}
+	}
+	if k := r.Header.Get(HeaderAPIKey); k != "" {
+		return strings.TrimSpace(k), false
+	}
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:]), false
+	}
+	return "", false
+}
+
+// ClientIP returns the address of the client that sent r. X-Forwarded-For
+// is believed only when the peer is a trusted proxy, and then walked from
+// the right, skipping trusted proxies, so a client cannot forge its address
+// by sending the header itself.
+func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	peer := peerAddr(r.RemoteAddr)
+	if len(trusted) == 0 || !inAny(trusted, peer) {
+		return peer
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	for i := len(hops) - 1; i >= 0; i-- {
+		parts := strings.Split(hops[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return peer // a garbled chain: trust only what we saw
+			}
+			a = a.Unmap()
+			if !inAny(trusted, a) {
+				return a
+			}
+		}
+	}
+	return peer
+}
+
+func peerAddr(remote string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		return ap.Addr().Unmap()
+	}
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, _ := netip.ParseAddr(host) // the zero Addr when the peer is not IP
+	return a.Unmap()
+}
+
+func inAny(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// SetRateLimitHeaders sets the RateLimit-Policy and RateLimit fields of
+// draft-ietf-httpapi-ratelimit-headers-11 from a verification's limits:
+// a "day" policy for the daily quota and a "sec" policy for the rate.
+func SetRateLimitHeaders(h http.Header, v *keygate.Verification) {
+	if !v.HasLimits {
+		return
+	}
+	l := &v.Limits
+	q, w := ratePolicy(l.RatePerSecond)
+	buf := make([]byte, 0, 96)
+	buf = append(buf, `"day";q=`...)
+	buf = strconv.AppendInt(buf, l.QuotaLimit, 10)
+	buf = append(buf, `;w=86400, "sec";q=`...)
+	buf = strconv.AppendInt(buf, q, 10)
+	buf = append(buf, `;w=`...)
+	buf = strconv.AppendInt(buf, w, 10)
+	h["Ratelimit-Policy"] = []string{string(buf)}
+
+	buf = append(buf[:0], `"day";r=`...)
+	buf = strconv.AppendInt(buf, l.QuotaRemaining, 10)
+	buf = append(buf, `;t=`...)
+	buf = strconv.AppendInt(buf, ceilSeconds(l.QuotaReset), 10)
+	buf = append(buf, `, "sec";r=`...)
+	buf = strconv.AppendInt(buf, l.RateRemaining, 10)
+	buf = append(buf, `;t=`...)
+	buf = strconv.AppendInt(buf, ceilSeconds(l.RateReset), 10)
+	h["Ratelimit"] = []string{string(buf)}
+}
+
+// ratePolicy expresses a per-second rate as q requests per w seconds with
+// whole numbers: 5/s is q=5;w=1, 0.5/s is q=1;w=2.
+func ratePolicy(rate float64) (q, w int64) {
+	if rate >= 1 {
+		return int64(rate), 1
+	}
+	if !(rate > 0) {
+		return 0, 1
+	}
+	w = int64(1/rate + 0.5)
+	return 1, max(w, 1)
+}
+
+func ceilSeconds(d time.Duration) int64 {
+	s := int64(d / time.Second)
+	if d%time.Second > 0 {
+		s++
+	}
+	return s
+}

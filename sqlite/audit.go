@@ -1,0 +1,109 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+const auditColumns = `id, time, actor, action, target_type, target_id, details`
+
+// prepareEvent sets an empty ev.ID to a new ID and a zero ev.Time to now.
+func prepareEvent(ev *keygate.AuditEvent, now time.Time) error {
+	if ev == nil {
+		return keygate.Errorf(keygate.EINTERNAL, "An audit event passed to the store is nil.")
+	}
+	if ev.Time.IsZero() {
+		ev.Time = now
+	}
+	if ev.ID == "" {
+		ev.ID = keygate.NewID(keygate.PrefixAudit, ev.Time)
+	}
+	if len(ev.Details) > 0 && !json.Valid(ev.Details) {
+		return keygate.Errorf(keygate.EINVALID, "The details of audit event %s are not valid JSON.", ev.ID)
+	}
+	return nil
+}
+
+// insertEvents stores evs in tx, so that they commit or roll back with the
+// write they describe.
+func insertEvents(ctx context.Context, tx *sql.Tx, evs []*keygate.AuditEvent) error {
+	for _, ev := range evs {
+		_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			ev.ID, millis(ev.Time), ev.Actor, ev.Action, ev.TargetType, ev.TargetID, nullJSON(ev.Details))
+		if uniqueViolation(err, "audit_events.id") {
+			return &keygate.Error{Code: keygate.ECONFLICT, Err: err,
+				Message: "An audit event with id \"" + ev.ID + "\" already exists."}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AuditEvents returns the events f selects, newest first (by time, then
+// ID). Before is the ID of the last event of the previous page; EINVALID
+// if no such event is stored.
+func (s *Store) AuditEvents(ctx context.Context, f keygate.AuditFilter) ([]*keygate.AuditEvent, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	var w where
+	if f.Actor != "" {
+		w.add("actor = ?", f.Actor)
+	}
+	if f.Action != "" {
+		w.add("action = ?", f.Action)
+	}
+	if f.TargetType != "" {
+		w.add("target_type = ?", f.TargetType)
+	}
+	if f.TargetID != "" {
+		w.add("target_id = ?", f.TargetID)
+	}
+	if !f.Since.IsZero() {
+		w.add("time >= ?", millis(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.add("time < ?", millis(f.Until))
+	}
+	if f.Before != "" {
+		var at int64
+		err := s.rdb.QueryRowContext(ctx, `SELECT time FROM audit_events WHERE id = ?`, f.Before).Scan(&at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, keygate.Errorf(keygate.EINVALID,
+				"The cursor %q names no audit event; pass the id of the last event of the previous page.", f.Before)
+		}
+		if err != nil {
+			return nil, s.fail("list audit events", err)
+		}
+		w.add("(time < ? OR (time = ? AND id < ?))", at, at, f.Before)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events`+w.String()+
+		` ORDER BY time DESC, id DESC LIMIT ?`, append(w.args, pageSize(f.Limit))...)
+	if err != nil {
+		return nil, s.fail("list audit events", err)
+	}
+	defer rows.Close()
+	out := []*keygate.AuditEvent{}
+	for rows.Next() {
+		var ev keygate.AuditEvent
+		var at int64
+		var details sql.NullString
+		if err := rows.Scan(&ev.ID, &at, &ev.Actor, &ev.Action, &ev.TargetType, &ev.TargetID, &details); err != nil {
+			return nil, s.fail("list audit events", err)
+		}
+		ev.Time = fromMillis(at)
+		ev.Details = fromNullJSON(details)
+		out = append(out, &ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list audit events", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,488 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+const keyColumns = `id, account_id, name, env, start, last4, hash, hash_alg, tier,
+	quota_per_day, rate_per_second, burst, scopes, ip_allow, meta, expires_at, enabled,
+	revoked_at, revoked_reason, revoked_by, replaced_by, replaces, created_at, updated_at, last_used_at`
+
+const insertKeySQL = `INSERT INTO keys (` + keyColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// updateKeySQL sets every mutable field; the ID, account, env, hash, start,
+// last4, replaces and created_at of a key never change.
+const updateKeySQL = `UPDATE keys SET name = ?, tier = ?, quota_per_day = ?, rate_per_second = ?, burst = ?,
+	scopes = ?, ip_allow = ?, meta = ?, expires_at = ?, enabled = ?, revoked_at = ?, revoked_reason = ?,
+	revoked_by = ?, replaced_by = ?, updated_at = ?, last_used_at = ?
+	WHERE id = ? RETURNING ` + keyColumns
+
+// CreateKey stores k, setting an empty k.ID to a new ID and zero CreatedAt
+// and UpdatedAt to Now. ENOTFOUND if the account does not exist, EINVALID if
+// the tier does not exist, ECONFLICT if the hash or the ID is already stored.
+func (s *Store) CreateKey(ctx context.Context, k *keygate.Key, ev ...*keygate.AuditEvent) error {
+	if err := prepareKey(k, s.now()); err != nil {
+		return err
+	}
+	return s.write(ctx, "create key", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
+		if err := insertKey(ctx, tx, k); err != nil {
+			return nil, err
+		}
+		return []keygate.Change{keyChange(k)}, nil
+	})
+}
+
+// UpdateKey replaces every mutable field of the stored key with k's,
+// setting a zero k.UpdatedAt to Now. The key's account, env, hash, start,
+// last4, replaces and creation time never change. ENOTFOUND if the key does
+// not exist, EINVALID if the tier does not exist.
+func (s *Store) UpdateKey(ctx context.Context, k *keygate.Key, ev ...*keygate.AuditEvent) error {
+	if k.UpdatedAt.IsZero() {
+		k.UpdatedAt = s.now()
+	}
+	return s.write(ctx, "update key", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
+		written, err := updateKey(ctx, tx, k)
+		if err != nil {
+			return nil, err
+		}
+		return []keygate.Change{{Kind: keygate.ChangeKey, ID: written.ID, Key: written}}, nil
+	})
+}
+
+// RotateKey updates old (as UpdateKey does) and creates replacement (as
+// CreateKey does) in one transaction: either both are stored or neither.
+func (s *Store) RotateKey(ctx context.Context, old, replacement *keygate.Key, ev ...*keygate.AuditEvent) error {
+	now := s.now()
+	if old.UpdatedAt.IsZero() {
+		old.UpdatedAt = now
+	}
+	if err := prepareKey(replacement, now); err != nil {
+		return err
+	}
+	return s.write(ctx, "rotate key", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
+		written, err := updateKey(ctx, tx, old)
+		if err != nil {
+			return nil, err
+		}
+		if err := insertKey(ctx, tx, replacement); err != nil {
+			return nil, err
+		}
+		return []keygate.Change{
+			{Kind: keygate.ChangeKey, ID: written.ID, Key: written},
+			keyChange(replacement),
+		}, nil
+	})
+}
+
+// ImportKeys stores keys in one transaction, skipping any whose hash is
+// already stored (or appears earlier in keys), and returns how many it
+// inserted. It fills in IDs and times as CreateKey does. If any key names
+// an account or tier that does not exist, nothing is stored.
+func (s *Store) ImportKeys(ctx context.Context, keys []*keygate.Key, ev ...*keygate.AuditEvent) (int, error) {
+	now := s.now()
+	for i, k := range keys {
+		if err := prepareKey(k, now); err != nil {
+			return 0, importError(i, k, err)
+		}
+	}
+	listening := s.listening()
+	inserted := 0
+	err := s.write(ctx, "import keys", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
+		stmt, err := tx.PrepareContext(ctx, insertKeySQL+` ON CONFLICT (hash) DO NOTHING`)
+		if err != nil {
+			return nil, err
+		}
+		defer stmt.Close()
+		var changes []keygate.Change
+		if listening {
+			changes = make([]keygate.Change, 0, len(keys))
+		}
+		args := make([]any, 0, 25)
+		for i, k := range keys {
+			args, err = appendKeyArgs(args[:0], k)
+			if err != nil {
+				return nil, err
+			}
+			res, err := stmt.ExecContext(ctx, args...)
+			if err != nil {
+				return nil, importFailure(ctx, tx, i, k, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return nil, err
+			}
+			if n == 0 {
+				continue
+			}
+			inserted++
+			if listening {
+				changes = append(changes, keyChange(k))
+			}
+		}
+		return changes, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return inserted, nil
+}
+
+// importFailure explains why key i of an import could not be inserted.
+func importFailure(ctx context.Context, tx *sql.Tx, i int, k *keygate.Key, err error) error {
+	if foreignKeyViolation(err) {
+		if ferr := keyReferences(ctx, tx, k); ferr != nil {
+			err = ferr
+		}
+	} else {
+		err = keyConflict(err, k)
+	}
+	return importError(i, k, err)
+}
+
+// importError prefixes the message of a *keygate.Error about key i of an
+// import with the key's position and ID, so the operator can find it.
+func importError(i int, k *keygate.Key, err error) error {
+	var kerr *keygate.Error
+	if errors.As(err, &kerr) {
+		return &keygate.Error{Code: kerr.Code, Message: fmt.Sprintf("Key %d of the import (%s): %s", i, k.ID, kerr.Message), Err: err}
+	}
+	return err
+}
+
+// Key returns the key with the given ID; ENOTFOUND if there is none.
+func (s *Store) Key(ctx context.Context, id string) (*keygate.Key, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	k, err := scanKey(s.rdb.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyNotFound(id)
+	}
+	if err != nil {
+		return nil, s.fail("get key", err)
+	}
+	return k, nil
+}
+
+// Keys returns the keys f selects, in ID (creation) order. EINVALID if
+// f.Status is not one of the key statuses.
+func (s *Store) Keys(ctx context.Context, f keygate.KeyFilter) ([]*keygate.Key, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	var w where
+	if f.AccountID != "" {
+		w.add("account_id = ?", f.AccountID)
+	}
+	if f.Tier != "" {
+		w.add("tier = ?", f.Tier)
+	}
+	if f.Env != "" {
+		w.add("env = ?", string(f.Env))
+	}
+	if f.Status != "" {
+		now := f.Now
+		if now.IsZero() {
+			now = s.now()
+		}
+		if err := statusCondition(&w, f.Status, millis(now)); err != nil {
+			return nil, err
+		}
+	}
+	if f.After != "" {
+		w.add("id > ?", f.After)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys`+w.String()+` ORDER BY id LIMIT ?`,
+		append(w.args, pageSize(f.Limit))...)
+	if err != nil {
+		return nil, s.fail("list keys", err)
+	}
+	defer rows.Close()
+	out := []*keygate.Key{}
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, s.fail("list keys", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list keys", err)
+	}
+	return out, nil
+}
+
+// statusCondition adds the condition for keys whose Status at now is
+// status, following keygate.Key.Status: revoked wins over expired, which
+// wins over disabled. A revocation in the future (a rotated key in its
+// grace period) does not count yet.
+func statusCondition(w *where, status string, now int64) error {
+	const (
+		revoked    = "(revoked_at IS NOT NULL AND revoked_at <= ?)"
+		notRevoked = "(revoked_at IS NULL OR revoked_at > ?)"
+		expired    = "(expires_at IS NOT NULL AND expires_at <= ?)"
+		notExpired = "(expires_at IS NULL OR expires_at > ?)"
+	)
+	switch status {
+	case keygate.StatusRevoked:
+		w.add(revoked, now)
+	case keygate.StatusExpired:
+		w.add(notRevoked+" AND "+expired, now, now)
+	case keygate.StatusDisabled:
+		w.add(notRevoked+" AND "+notExpired+" AND enabled = 0", now, now)
+	case keygate.StatusActive:
+		w.add(notRevoked+" AND "+notExpired+" AND enabled = 1", now, now)
+	default:
+		return keygate.Errorf(keygate.EINVALID, "status %q is invalid; use %s, %s, %s or %s.", status,
+			keygate.StatusActive, keygate.StatusRevoked, keygate.StatusExpired, keygate.StatusDisabled)
+	}
+	return nil
+}
+
+// ForEachKey calls fn for every stored key, in no particular order,
+// stopping at fn's first error, which it returns unwrapped. It reads one
+// snapshot of the table on a read connection, so fn may call the store.
+func (s *Store) ForEachKey(ctx context.Context, fn func(*keygate.Key) error) error {
+	if err := s.read(); err != nil {
+		return err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys`)
+	if err != nil {
+		return s.fail("scan keys", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return s.fail("scan keys", err)
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail("scan keys", err)
+	}
+	return nil
+}
+
+// prepareKey fills in k's ID and times when they are unset, and checks the
+// fields that the schema constrains, so that the caller gets a message it
+// can act on rather than a constraint name.
+func prepareKey(k *keygate.Key, now time.Time) error {
+	if k.ID == "" {
+		k.ID = keygate.NewID(keygate.PrefixKey, now)
+	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = now
+	}
+	if k.UpdatedAt.IsZero() {
+		k.UpdatedAt = k.CreatedAt
+	}
+	switch {
+	case k.AccountID == "":
+		return keygate.Errorf(keygate.EINVALID, "Key %s has no account_id; every key belongs to an account.", k.ID)
+	case !k.Env.Valid():
+		return keygate.Errorf(keygate.EINVALID, "Key %s has env %q; use \"live\" or \"test\".", k.ID, k.Env)
+	case k.Hash == "":
+		return keygate.Errorf(keygate.EINVALID, "Key %s has no hash.", k.ID)
+	case k.HashAlg != keygate.HashKeygate && k.HashAlg != keygate.HashSHA256:
+		return keygate.Errorf(keygate.EINVALID, "Key %s has hash algorithm %q; use %q or %q.", k.ID, k.HashAlg, keygate.HashKeygate, keygate.HashSHA256)
+	}
+	return checkMeta(k.Meta)
+}
+
+func checkMeta(meta json.RawMessage) error {
+	if len(meta) > 0 && !json.Valid(meta) {
+		return keygate.Errorf(keygate.EINVALID, "meta must be valid JSON, such as {\"plan\": \"beta\"}.")
+	}
+	return nil
+}
+
+// insertKey inserts k, after checking that its account and tier exist.
+func insertKey(ctx context.Context, tx *sql.Tx, k *keygate.Key) error {
+	if err := keyReferences(ctx, tx, k); err != nil {
+		return err
+	}
+	args, err := appendKeyArgs(make([]any, 0, 25), k)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, insertKeySQL, args...); err != nil {
+		return keyConflict(err, k)
+	}
+	return nil
+}
+
+// keyReferences returns ENOTFOUND if k's account does not exist and
+// EINVALID if its own tier does not.
+func keyReferences(ctx context.Context, tx *sql.Tx, k *keygate.Key) error {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = ?`, k.AccountID).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return keygate.Errorf(keygate.ENOTFOUND, "Account %q does not exist; create the account before its keys.", k.AccountID)
+	}
+	if err != nil {
+		return err
+	}
+	if k.Tier != "" {
+		return tierExists(ctx, tx, k.Tier, unknownTier)
+	}
+	return nil
+}
+
+// keyConflict explains a failed insert of k.
+func keyConflict(err error, k *keygate.Key) error {
+	switch {
+	case uniqueViolation(err, "keys.hash"):
+		return &keygate.Error{Code: keygate.ECONFLICT, Err: err,
+			Message: "A key with the same hash is already stored; issue a new key instead of reusing one."}
+	case uniqueViolation(err, "keys.id"):
+		return &keygate.Error{Code: keygate.ECONFLICT, Err: err,
+			Message: "A key with id \"" + k.ID + "\" already exists."}
+	}
+	return err
+}
+
+// updateKey writes k's mutable fields and returns the key as stored.
+func updateKey(ctx context.Context, tx *sql.Tx, k *keygate.Key) (*keygate.Key, error) {
+	if err := checkMeta(k.Meta); err != nil {
+		return nil, err
+	}
+	if k.Tier != "" {
+		if err := tierExists(ctx, tx, k.Tier, unknownTier); err != nil {
+			return nil, err
+		}
+	}
+	scopes, err := encodeList(k.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	ipAllow, err := encodeList(k.IPAllow)
+	if err != nil {
+		return nil, err
+	}
+	written, err := scanKey(tx.QueryRowContext(ctx, updateKeySQL,
+		k.Name, nullString(k.Tier), k.QuotaPerDay, k.RatePerSecond, k.Burst,
+		scopes, ipAllow, nullJSON(k.Meta), nullMillis(k.ExpiresAt), k.Enabled, nullMillis(k.RevokedAt), k.RevokedReason,
+		k.RevokedBy, k.ReplacedBy, millis(k.UpdatedAt), nullMillis(k.LastUsedAt),
+		k.ID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyNotFound(k.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return written, nil
+}
+
+func appendKeyArgs(args []any, k *keygate.Key) ([]any, error) {
+	scopes, err := encodeList(k.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	ipAllow, err := encodeList(k.IPAllow)
+	if err != nil {
+		return nil, err
+	}
+	return append(args,
+		k.ID, k.AccountID, k.Name, string(k.Env), k.Start, k.Last4, k.Hash, k.HashAlg, nullString(k.Tier),
+		k.QuotaPerDay, k.RatePerSecond, k.Burst, scopes, ipAllow, nullJSON(k.Meta), nullMillis(k.ExpiresAt), k.Enabled,
+		nullMillis(k.RevokedAt), k.RevokedReason, k.RevokedBy, k.ReplacedBy, k.Replaces,
+		millis(k.CreatedAt), millis(k.UpdatedAt), nullMillis(k.LastUsedAt),
+	), nil
+}
+
+func scanKey(sc scanner) (*keygate.Key, error) {
+	var (
+		k                          keygate.Key
+		env, scopes, ipAllow       string
+		tier, meta                 sql.NullString
+		quota, burst               sql.NullInt64
+		rate                       sql.NullFloat64
+		expires, revoked, lastUsed sql.NullInt64
+		created, updated           int64
+	)
+	if err := sc.Scan(&k.ID, &k.AccountID, &k.Name, &env, &k.Start, &k.Last4, &k.Hash, &k.HashAlg, &tier,
+		&quota, &rate, &burst, &scopes, &ipAllow, &meta, &expires, &k.Enabled,
+		&revoked, &k.RevokedReason, &k.RevokedBy, &k.ReplacedBy, &k.Replaces, &created, &updated, &lastUsed); err != nil {
+		return nil, err
+	}
+	k.Env = keygate.Env(env)
+	k.Tier = tier.String
+	if quota.Valid {
+		k.QuotaPerDay = &quota.Int64
+	}
+	if rate.Valid {
+		k.RatePerSecond = &rate.Float64
+	}
+	if burst.Valid {
+		k.Burst = &burst.Int64
+	}
+	var err error
+	if k.Scopes, err = decodeList(scopes); err != nil {
+		return nil, fmt.Errorf("key %s: scopes: %w", k.ID, err)
+	}
+	if k.IPAllow, err = decodeList(ipAllow); err != nil {
+		return nil, fmt.Errorf("key %s: ip_allow: %w", k.ID, err)
+	}
+	k.Meta = fromNullJSON(meta)
+	k.ExpiresAt = fromNullMillis(expires)
+	k.RevokedAt = fromNullMillis(revoked)
+	k.CreatedAt = fromMillis(created)
+	k.UpdatedAt = fromMillis(updated)
+	k.LastUsedAt = fromNullMillis(lastUsed)
+	return &k, nil
+}
+
+// keyChange returns the Change for a key just inserted: a copy of k as the
+// store keeps it, so that the listener sees what Key would return and the
+// caller may go on changing k.
+func keyChange(k *keygate.Key) keygate.Change {
+	c := k.Clone()
+	c.QuotaPerDay = clonePtr(c.QuotaPerDay)
+	c.RatePerSecond = clonePtr(c.RatePerSecond)
+	c.Burst = clonePtr(c.Burst)
+	if c.Scopes == nil {
+		c.Scopes = []string{}
+	}
+	if c.IPAllow == nil {
+		c.IPAllow = []string{}
+	}
+	if len(c.Meta) == 0 || string(c.Meta) == "null" {
+		c.Meta = nil
+	}
+	c.ExpiresAt = storedPtr(c.ExpiresAt)
+	c.RevokedAt = storedPtr(c.RevokedAt)
+	c.LastUsedAt = storedPtr(c.LastUsedAt)
+	c.CreatedAt = stored(c.CreatedAt)
+	c.UpdatedAt = stored(c.UpdatedAt)
+	return keygate.Change{Kind: keygate.ChangeKey, ID: c.ID, Key: c}
+}
+
+func keyNotFound(id string) error {
+	return keygate.Errorf(keygate.ENOTFOUND, "No key with id %q exists.", id)
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,128 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+const rootKeyColumns = `id, name, start, last4, hash, permissions, created_at, revoked_at`
+
+// CreateRootKey stores r, setting an empty r.ID to a new ID and a zero
+// r.CreatedAt to Now. ECONFLICT if the hash or the ID is already stored.
+func (s *Store) CreateRootKey(ctx context.Context, r *keygate.RootKey, ev ...*keygate.AuditEvent) error {
+	now := s.now()
+	if r.ID == "" {
+		r.ID = keygate.NewID(keygate.PrefixRootKey, now)
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = now
+	}
+	if r.Hash == "" {
+		return keygate.Errorf(keygate.EINVALID, "Root key %s has no hash.", r.ID)
+	}
+	perms, err := encodeList(r.Permissions)
+	if err != nil {
+		return s.fail("create root key", err)
+	}
+	return s.write(ctx, "create root key", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
+		_, err := tx.ExecContext(ctx, `INSERT INTO root_keys (`+rootKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.Name, r.Start, r.Last4, r.Hash, perms, millis(r.CreatedAt), nullMillis(r.RevokedAt))
+		switch {
+		case uniqueViolation(err, "root_keys.hash"):
+			return nil, &keygate.Error{Code: keygate.ECONFLICT, Err: err,
+				Message: "A root key with the same hash is already stored; issue a new root key."}
+		case uniqueViolation(err, "root_keys.id"):
+			return nil, &keygate.Error{Code: keygate.ECONFLICT, Err: err,
+				Message: "A root key with id \"" + r.ID + "\" already exists."}
+		case err != nil:
+			return nil, err
+		}
+		return []keygate.Change{{Kind: keygate.ChangeRootKey, ID: r.ID}}, nil
+	})
+}
+
+// RevokeRootKey marks the root key revoked at at. A key revoked earlier
+// keeps its earlier time. ENOTFOUND if there is no such key.
+func (s *Store) RevokeRootKey(ctx context.Context, id string, at time.Time, ev ...*keygate.AuditEvent) error {
+	return s.write(ctx, "revoke root key", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
+		res, err := tx.ExecContext(ctx, `UPDATE root_keys SET revoked_at = min(coalesce(revoked_at, ?1), ?1) WHERE id = ?2`,
+			millis(at), id)
+		if err != nil {
+			return nil, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, rootKeyNotFound(id)
+		}
+		return []keygate.Change{{Kind: keygate.ChangeRootKey, ID: id}}, nil
+	})
+}
+
+// RootKey returns the root key with the given ID; ENOTFOUND if there is none.
+func (s *Store) RootKey(ctx context.Context, id string) (*keygate.RootKey, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	r, err := scanRootKey(s.rdb.QueryRowContext(ctx, `SELECT `+rootKeyColumns+` FROM root_keys WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, rootKeyNotFound(id)
+	}
+	if err != nil {
+		return nil, s.fail("get root key", err)
+	}
+	return r, nil
+}
+
+// RootKeys returns every root key, revoked ones included, in ID (creation)
+// order.
+func (s *Store) RootKeys(ctx context.Context) ([]*keygate.RootKey, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+rootKeyColumns+` FROM root_keys ORDER BY id`)
+	if err != nil {
+		return nil, s.fail("list root keys", err)
+	}
+	defer rows.Close()
+	out := []*keygate.RootKey{}
+	for rows.Next() {
+		r, err := scanRootKey(rows)
+		if err != nil {
+			return nil, s.fail("list root keys", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list root keys", err)
+	}
+	return out, nil
+}
+
+func scanRootKey(sc scanner) (*keygate.RootKey, error) {
+	var r keygate.RootKey
+	var perms string
+	var created int64
+	var revoked sql.NullInt64
+	if err := sc.Scan(&r.ID, &r.Name, &r.Start, &r.Last4, &r.Hash, &perms, &created, &revoked); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.Permissions, err = decodeList(perms); err != nil {
+		return nil, fmt.Errorf("root key %s: permissions: %w", r.ID, err)
+	}
+	r.CreatedAt = fromMillis(created)
+	r.RevokedAt = fromNullMillis(revoked)
+	return &r, nil
+}
+
+func rootKeyNotFound(id string) error {
+	return keygate.Errorf(keygate.ENOTFOUND, "No root key with id %q exists.", id)
+}

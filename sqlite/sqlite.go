@@ -1,0 +1,418 @@
+// Package sqlite implements keygate.Store on an SQLite file, with the
+// pure-Go driver modernc.org/sqlite. It is keygate's embedded default: one
+// file in WAL mode, no other process needed.
+//
+// A Store holds two connection pools on the same file: a single write
+// connection, whose transactions all begin with BEGIN IMMEDIATE, and a pool
+// of read-only connections. Writers queue for the one connection inside the
+// process instead of contending for SQLite's lock, so they never fail with
+// SQLITE_BUSY among themselves; readers never wait for writers, because WAL
+// lets them read the last committed state while a write is in progress.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keygate/keygate"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+var _ keygate.Store = (*Store)(nil)
+
+// busyTimeout is how long a connection waits for a lock held by another
+// process (a second keygate, or the sqlite3 shell) before giving up. Within
+// one process the write pool's single connection means it never waits.
+const busyTimeout = 10 * time.Second
+
+// Store is a keygate.Store backed by one SQLite file. Its methods are safe
+// for concurrent use.
+type Store struct {
+	// Now returns the current time. It stamps records and audit events
+	// whose times the caller left zero, and judges KeyFilter.Status when
+	// the filter's Now is zero. Tests replace it; it defaults to time.Now.
+	Now func() time.Time
+
+	path   string
+	wdb    *sql.DB // exactly one connection; every transaction is BEGIN IMMEDIATE
+	rdb    *sql.DB // read-only connections
+	closed atomic.Bool
+
+	mu        sync.Mutex
+	listeners []func(keygate.Change)
+}
+
+// errClosed is the cause of the EUNAVAILABLE error a closed store returns.
+var errClosed = errors.New("sqlite: store is closed")
+
+// Open opens the SQLite database at path, creating the file (mode 0600) and
+// its directory when missing, and applies every migration not yet applied.
+// The database is put in WAL mode with foreign keys enforced.
+//
+// Commits are made with synchronous=FULL: WAL mode would allow NORMAL, with
+// which a committed transaction survives a process crash but the last ones
+// can be lost to a power cut or an OS crash. keygate promises that a write
+// is durable before the API answers, so every commit waits for fsync of the
+// WAL. The cost is one fsync per write transaction, which ImportKeys and
+// SaveCounters amortize over a whole batch.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: open %q: the path must name a file, without '?' or '#'", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// Create the file ourselves so that it is private to the keygate user:
+	// it holds key hashes and password hashes. SQLite gives the -wal and
+	// -shm files the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	busy := fmt.Sprint("busy_timeout(", busyTimeout.Milliseconds(), ")")
+	wq := url.Values{}
+	wq.Add("_pragma", busy)
+	wq.Add("_pragma", "foreign_keys(1)")
+	wq.Add("_pragma", "journal_mode(WAL)")
+	wq.Add("_pragma", "synchronous(FULL)")
+	// A bigger page cache keeps the key table's hash index in memory
+	// while large imports insert into it at random places.
+	wq.Add("_pragma", "cache_size(-65536)")
+	wq.Set("_txlock", "immediate")
+	wdb, err := sql.Open("sqlite", path+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+
+	s := &Store{path: path, wdb: wdb}
+	if err := s.migrate(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlite: open %s: %w", path, err), wdb.Close())
+	}
+
+	rq := url.Values{}
+	rq.Add("_pragma", busy)
+	rq.Add("_pragma", "query_only(1)")
+	rdb, err := sql.Open("sqlite", path+"?"+rq.Encode())
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlite: open %s: %w", path, err), wdb.Close())
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	rdb.SetMaxOpenConns(n)
+	rdb.SetMaxIdleConns(n)
+	rdb.SetConnMaxLifetime(0)
+	rdb.SetConnMaxIdleTime(0)
+	s.rdb = rdb
+	if err := s.Ping(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlite: open %s: %w", path, err), s.Close())
+	}
+	return s, nil
+}
+
+// Path returns the file the store was opened on.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the store; SQLite checkpoints the WAL into the database file
+// as the last connection closes. Methods called after Close return
+// EUNAVAILABLE. Closing twice is harmless.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	var errs []error
+	if s.rdb != nil {
+		errs = append(errs, s.rdb.Close())
+	}
+	errs = append(errs, s.wdb.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Ping reports whether the store can serve reads. It does not wait for the
+// write connection, so a long import does not make the store look down.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return keygate.Unavailable(errClosed)
+	}
+	var one int
+	if err := s.rdb.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return s.fail("ping", err)
+	}
+	return nil
+}
+
+// OnChange registers fn to be called, in the writer's goroutine, after each
+// committed write, once per changed record.
+func (s *Store) OnChange(fn func(keygate.Change)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listeners = append(s.listeners, fn)
+}
+
+// listening reports whether any function is registered with OnChange, so
+// that writers can skip building changes nobody will see.
+func (s *Store) listening() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.listeners) > 0
+}
+
+func (s *Store) notify(changes []keygate.Change) {
+	if len(changes) == 0 {
+		return
+	}
+	s.mu.Lock()
+	fns := s.listeners[:len(s.listeners):len(s.listeners)]
+	s.mu.Unlock()
+	for _, c := range changes {
+		for _, fn := range fns {
+			fn(c)
+		}
+	}
+}
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// write runs fn in a BEGIN IMMEDIATE transaction on the write connection,
+// inserts evs in the same transaction, commits, and then reports the
+// changes fn returned to the OnChange listeners. Nothing is reported, and
+// no event is stored, when any step fails.
+func (s *Store) write(ctx context.Context, op string, evs []*keygate.AuditEvent, fn func(tx *sql.Tx) ([]keygate.Change, error)) error {
+	if s.closed.Load() {
+		return keygate.Unavailable(errClosed)
+	}
+	now := s.now()
+	for _, ev := range evs {
+		if err := prepareEvent(ev, now); err != nil {
+			return err
+		}
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	changes, err := fn(tx)
+	if err == nil {
+		err = insertEvents(ctx, tx, evs)
+	}
+	if err != nil {
+		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+			err = errors.Join(err, rerr)
+		}
+		return s.fail(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail(op, err)
+	}
+	s.notify(changes)
+	return nil
+}
+
+// read reports the EUNAVAILABLE error to return when the store is closed.
+func (s *Store) read() error {
+	if s.closed.Load() {
+		return keygate.Unavailable(errClosed)
+	}
+	return nil
+}
+
+// fail turns err into the error a Store method returns: a *keygate.Error is
+// returned as it is; a context error is wrapped so that errors.Is still
+// finds it; a constraint violation not already explained by the method
+// becomes ECONFLICT or EINVALID; a failure of the file, the lock or the
+// connection becomes EUNAVAILABLE; anything else (a bug) is wrapped as is.
+func (s *Store) fail(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var kerr *keygate.Error
+	if errors.As(err, &kerr) {
+		return err
+	}
+	wrapped := fmt.Errorf("sqlite: %s: %w", op, err)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return wrapped
+	}
+	var serr *sqlite.Error
+	if !errors.As(err, &serr) {
+		if s.closed.Load() || errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) ||
+			strings.Contains(err.Error(), "sql: database is closed") {
+			return keygate.Unavailable(wrapped)
+		}
+		return wrapped
+	}
+	switch code := serr.Code(); code & 0xff {
+	case sqlite3.SQLITE_CONSTRAINT:
+		switch code {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return &keygate.Error{Code: keygate.ECONFLICT, Message: "The change conflicts with a record that already exists.", Err: wrapped}
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return &keygate.Error{Code: keygate.EINVALID, Message: "The change refers to a record that does not exist.", Err: wrapped}
+		}
+		return &keygate.Error{Code: keygate.EINVALID, Message: "A field is missing or has a value the store does not accept.", Err: wrapped}
+	case sqlite3.SQLITE_TOOBIG:
+		return &keygate.Error{Code: keygate.EINVALID, Message: "A field is too large to store.", Err: wrapped}
+	case sqlite3.SQLITE_ERROR, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_RANGE, sqlite3.SQLITE_INTERNAL:
+		return wrapped // a bug in this package, not an outage
+	}
+	// SQLITE_BUSY, _LOCKED, _IOERR, _FULL, _READONLY, _CANTOPEN, _CORRUPT,
+	// _NOTADB, _NOMEM, _MISUSE of a closed handle and the like: the file or
+	// the process is in trouble, and a retry later may succeed.
+	return keygate.Unavailable(wrapped)
+}
+
+// constraint reports whether err is a violation of a constraint on column
+// ("table.column", as SQLite names it in its message) with the given
+// extended result code.
+func constraint(err error, code int, column string) bool {
+	var serr *sqlite.Error
+	if !errors.As(err, &serr) || serr.Code() != code {
+		return false
+	}
+	return column == "" || strings.Contains(serr.Error(), column)
+}
+
+func uniqueViolation(err error, column string) bool {
+	return constraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE, column) ||
+		constraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, column)
+}
+
+func foreignKeyViolation(err error) bool {
+	return constraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY, "")
+}
+
+// Times are stored as integer Unix milliseconds; they come back in UTC.
+
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+func nullMillis(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func fromNullMillis(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromMillis(n.Int64)
+	return &t
+}
+
+// stored returns t as the store keeps it: in UTC, to the millisecond.
+func stored(t time.Time) time.Time { return fromMillis(millis(t)) }
+
+func storedPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := stored(*t)
+	return &u
+}
+
+// encodeList encodes a string list as a JSON array; nil becomes "[]".
+func encodeList(l []string) (string, error) {
+	if len(l) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// decodeList decodes a JSON array of strings, never returning nil.
+func decodeList(s string) ([]string, error) {
+	if s == "[]" || s == "" {
+		return []string{}, nil
+	}
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, fmt.Errorf("decode list %.40q: %w", s, err)
+	}
+	if l == nil {
+		l = []string{}
+	}
+	return l, nil
+}
+
+// nullJSON returns raw as text for a nullable JSON column, or nil when raw
+// is empty or JSON null.
+func nullJSON(raw json.RawMessage) any {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return string(raw)
+}
+
+func fromNullJSON(n sql.NullString) json.RawMessage {
+	if !n.Valid {
+		return nil
+	}
+	return json.RawMessage(n.String)
+}
+
+// pageSize bounds a filter's Limit: zero or less means DefaultPageSize,
+// anything above MaxPageSize means MaxPageSize.
+func pageSize(limit int) int {
+	switch {
+	case limit <= 0:
+		return keygate.DefaultPageSize
+	case limit > keygate.MaxPageSize:
+		return keygate.MaxPageSize
+	}
+	return limit
+}
+
+// where accumulates the conditions and arguments of a query.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+type scanner interface {
+	Scan(dest ...any) error
+}

@@ -1,0 +1,153 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/keygate/keygate"
+)
+
+const tierColumns = `name, quota_per_day, rate_per_second, burst, created_at, updated_at`
+
+// CreateTier stores t, setting zero CreatedAt and UpdatedAt to Now.
+// ECONFLICT if a tier of that name exists.
+func (s *Store) CreateTier(ctx context.Context, t *keygate.Tier, ev ...*keygate.AuditEvent) error {
+	now := s.now()
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = now
+	}
+	if t.UpdatedAt.IsZero() {
+		t.UpdatedAt = t.CreatedAt
+	}
+	return s.write(ctx, "create tier", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
+		_, err := tx.ExecContext(ctx, `INSERT INTO tiers (`+tierColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+			t.Name, t.QuotaPerDay, t.RatePerSecond, t.Burst, millis(t.CreatedAt), millis(t.UpdatedAt))
+		if uniqueViolation(err, "tiers.name") {
+			return nil, &keygate.Error{Code: keygate.ECONFLICT, Err: err,
+				Message: "A tier named \"" + t.Name + "\" already exists; choose another name, or update that tier."}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []keygate.Change{{Kind: keygate.ChangeTier, ID: t.Name}}, nil
+	})
+}
+
+// UpdateTier replaces the limits of the tier named t.Name, setting a zero
+// t.UpdatedAt to Now and t.CreatedAt to the stored value. ENOTFOUND if
+// there is no such tier.
+func (s *Store) UpdateTier(ctx context.Context, t *keygate.Tier, ev ...*keygate.AuditEvent) error {
+	if t.UpdatedAt.IsZero() {
+		t.UpdatedAt = s.now()
+	}
+	return s.write(ctx, "update tier", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
+		var created int64
+		err := tx.QueryRowContext(ctx, `UPDATE tiers SET quota_per_day = ?, rate_per_second = ?, burst = ?, updated_at = ?
+			WHERE name = ? RETURNING created_at`,
+			t.QuotaPerDay, t.RatePerSecond, t.Burst, millis(t.UpdatedAt), t.Name).Scan(&created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, tierNotFound(t.Name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		t.CreatedAt = fromMillis(created)
+		return []keygate.Change{{Kind: keygate.ChangeTier, ID: t.Name}}, nil
+	})
+}
+
+// DeleteTier deletes the named tier. ENOTFOUND if there is none; ECONFLICT
+// while an account or a key is on it.
+func (s *Store) DeleteTier(ctx context.Context, name string, ev ...*keygate.AuditEvent) error {
+	return s.write(ctx, "delete tier", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
+		if err := tierExists(ctx, tx, name, tierNotFound); err != nil {
+			return nil, err
+		}
+		var accounts, keys int64
+		if err := tx.QueryRowContext(ctx, `SELECT
+			(SELECT count(*) FROM accounts WHERE tier = ?),
+			(SELECT count(*) FROM keys WHERE tier = ?)`, name, name).Scan(&accounts, &keys); err != nil {
+			return nil, err
+		}
+		if accounts > 0 || keys > 0 {
+			return nil, keygate.Errorf(keygate.ECONFLICT,
+				"Tier %q is still used by %d account(s) and %d key(s); move them to another tier before deleting it.",
+				name, accounts, keys)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM tiers WHERE name = ?`, name); err != nil {
+			return nil, err
+		}
+		return []keygate.Change{{Kind: keygate.ChangeTier, ID: name}}, nil
+	})
+}
+
+// Tier returns the named tier; ENOTFOUND if there is none.
+func (s *Store) Tier(ctx context.Context, name string) (*keygate.Tier, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	t, err := scanTier(s.rdb.QueryRowContext(ctx, `SELECT `+tierColumns+` FROM tiers WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, tierNotFound(name)
+	}
+	if err != nil {
+		return nil, s.fail("get tier", err)
+	}
+	return t, nil
+}
+
+// Tiers returns every tier, by name.
+func (s *Store) Tiers(ctx context.Context) ([]*keygate.Tier, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+tierColumns+` FROM tiers ORDER BY name`)
+	if err != nil {
+		return nil, s.fail("list tiers", err)
+	}
+	defer rows.Close()
+	var out []*keygate.Tier
+	for rows.Next() {
+		t, err := scanTier(rows)
+		if err != nil {
+			return nil, s.fail("list tiers", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list tiers", err)
+	}
+	return out, nil
+}
+
+func scanTier(sc scanner) (*keygate.Tier, error) {
+	var t keygate.Tier
+	var created, updated int64
+	if err := sc.Scan(&t.Name, &t.QuotaPerDay, &t.RatePerSecond, &t.Burst, &created, &updated); err != nil {
+		return nil, err
+	}
+	t.CreatedAt = fromMillis(created)
+	t.UpdatedAt = fromMillis(updated)
+	return &t, nil
+}
+
+func tierNotFound(name string) error {
+	return keygate.Errorf(keygate.ENOTFOUND, "No tier named %q exists.", name)
+}
+
+// unknownTier is the error for a record that names a tier that does not
+// exist: the request, not the URL, is wrong, so it is EINVALID.
+func unknownTier(name string) error {
+	return keygate.Errorf(keygate.EINVALID, "Tier %q does not exist; create it first, or pick an existing tier.", name)
+}
+
+// tierExists returns missing(name) unless the tier exists.
+func tierExists(ctx context.Context, tx *sql.Tx, name string, missing func(string) error) error {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM tiers WHERE name = ?`, name).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return missing(name)
+	}
+	return err
+}

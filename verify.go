@@ -1,0 +1,35 @@
+package keygate
+
+import "net/netip"
+
+// VerifyRequest asks whether a presented key may make a request.
+type VerifyRequest struct {
+	// Key is the presented key, exactly as sent. Empty means none was sent.
+	Key string
+	// Scopes are required: the key must hold (or a wildcard must grant)
+	// every one.
+	Scopes []string
+	// IP is the end client's address; the zero Addr skips the IP checks.
+	IP netip.Addr
+}
+
+// Verification is the verdict on one VerifyRequest. Key, Account and Tier
+// are set whenever the key was found, even when the outcome is a refusal,
+// and must be treated as read-only.
+type Verification struct {
+	Outcome Outcome
+	Key     *Key
+	Account *Account
+	Tier    *Tier
+
+	// MissingScope names the scope the key lacks, for INSUFFICIENT_SCOPE.
+	MissingScope string
+
+	// Limits carries the rate and quota figures when HasLimits is true:
+	// for every found, usable key, whether or not the limits were hit.
+	Limits    LimitResult
+	HasLimits bool
+}
+
+// Valid reports whether the request may pass.
+func (v *Verification) Valid() bool { return v.Outcome == OutcomeValid }
