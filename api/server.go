@@ -24,8 +24,12 @@ import (
 	"github.com/keygate/keygate/problem"
 )
 
-// MaxBodyBytes bounds every request body.
-const MaxBodyBytes = 64 << 10
+// MaxBodyBytes bounds every request body but imports'; MaxImportBytes
+// bounds those.
+const (
+	MaxBodyBytes   = 64 << 10
+	MaxImportBytes = 32 << 20
+)
 
 //go:embed openapi.json
 var openapiJSON []byte
@@ -72,7 +76,21 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/keys", keygate.PermAdminRead, s.listKeys},
 		{"GET", "/v1/keys/{id}", keygate.PermAdminRead, s.getKey},
 		{"POST", "/v1/keys/{id}/revoke", keygate.PermAdminWrite, s.revokeKey},
+		{"PATCH", "/v1/accounts/{id}", keygate.PermAdminWrite, s.updateAccount},
+		{"POST", "/v1/keys/import", keygate.PermAdminWrite, s.importKeys},
+		{"PATCH", "/v1/keys/{id}", keygate.PermAdminWrite, s.updateKey},
+		{"POST", "/v1/keys/{id}/rotate", keygate.PermAdminWrite, s.rotateKey},
+		{"POST", "/v1/keys/{id}/enable", keygate.PermAdminWrite, s.setEnabled(true)},
+		{"POST", "/v1/keys/{id}/disable", keygate.PermAdminWrite, s.setEnabled(false)},
 		{"GET", "/v1/tiers", keygate.PermAdminRead, s.listTiers},
+		{"POST", "/v1/tiers", keygate.PermAdminWrite, s.createTier},
+		{"GET", "/v1/tiers/{name}", keygate.PermAdminRead, s.getTier},
+		{"PATCH", "/v1/tiers/{name}", keygate.PermAdminWrite, s.updateTier},
+		{"DELETE", "/v1/tiers/{name}", keygate.PermAdminWrite, s.deleteTier},
+		{"GET", "/v1/audit", keygate.PermAdminRead, s.listAudit},
+		{"POST", "/v1/root-keys", keygate.PermAdminWrite, s.createRootKey},
+		{"GET", "/v1/root-keys", keygate.PermAdminRead, s.listRootKeys},
+		{"POST", "/v1/root-keys/{id}/revoke", keygate.PermAdminWrite, s.revokeRootKey},
 		{"GET", "/demo/weather", "", s.weather},
 	}
 }
@@ -257,10 +275,14 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 // decode reads a JSON body into dst: at most MaxBodyBytes, no unknown
 // fields, exactly one value. Every failure is a 4xx the client can fix.
 func decode(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
+	return decodeLimit(w, r, dst, optional, MaxBodyBytes)
+}
+
+func decodeLimit(w http.ResponseWriter, r *http.Request, dst any, optional bool, limit int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return keygate.Errorf(keygate.EINVALID, "Content-Type must be application/json, not %q.", ct)
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	body := http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -274,11 +296,13 @@ func decode(w http.ResponseWriter, r *http.Request, dst any, optional bool) erro
 			}
 			return keygate.Errorf(keygate.EINVALID, "The request body is empty; send a JSON object.")
 		case errors.As(err, &tooBig):
-			return keygate.Errorf(keygate.ETOOLARGE, "The request body is larger than %d bytes.", MaxBodyBytes)
+			return keygate.Errorf(keygate.ETOOLARGE, "The request body is larger than %d bytes.", limit)
 		case errors.As(err, &syn):
 			return keygate.Errorf(keygate.EINVALID, "The request body is not valid JSON (at byte %d).", syn.Offset)
-		case errors.As(err, &typ):
+		case errors.As(err, &typ) && typ.Field != "":
 			return keygate.Errorf(keygate.EINVALID, "Field %q must be %s.", typ.Field, jsonKind(typ.Type.Kind().String()))
+		case errors.As(err, &typ):
+			return keygate.Errorf(keygate.EINVALID, "A field holds %s where %s is expected; see /v1/openapi.json.", typ.Value, jsonKind(typ.Type.Kind().String()))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			return keygate.Errorf(keygate.EINVALID, "The request body has an unknown field %s; see /v1/openapi.json.", strings.TrimPrefix(err.Error(), "json: unknown field "))
 		case errors.Is(err, io.ErrUnexpectedEOF):

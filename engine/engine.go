@@ -23,14 +23,16 @@ import (
 // Limiter enforces rate limits and daily quotas per key. quota.Local is the
 // in-process implementation.
 type Limiter interface {
-	// Take decides one request and consumes from the key's limits when it
-	// is allowed.
-	Take(id string, lim keygate.Limits) keygate.LimitResult
-	// Peek reports the key's figures without consuming anything.
-	Peek(id string, lim keygate.Limits) keygate.LimitResult
+	// TakeAt decides one request at time now and consumes from the key's
+	// limits when it is allowed.
+	TakeAt(id string, lim keygate.Limits, now time.Time) keygate.LimitResult
+	// PeekAt reports the key's figures at time now without consuming
+	// anything.
+	PeekAt(id string, lim keygate.Limits, now time.Time) keygate.LimitResult
 	// Dirty returns today's counters changed since the last call.
 	Dirty() []keygate.Counter
-	// Restore loads counters saved earlier.
+	// Restore loads counters saved earlier, keeping the larger count where
+	// it already holds one; counters of other days than today are ignored.
 	Restore(cs []keygate.Counter)
 	// Reclaim drops idle per-key state.
 	Reclaim() int
@@ -307,20 +309,20 @@ func (e *Engine) Verify(ctx context.Context, req keygate.VerifyRequest) keygate.
 	lim := keygate.EffectiveLimits(k, v.Tier)
 	if len(ent.cidrs) > 0 && !allowed(ent.cidrs, req.IP) {
 		v.Outcome = keygate.OutcomeIPNotAllowed
-		e.peek(&v, lim)
+		e.peek(&v, lim, now)
 		return v
 	}
 	if len(req.Scopes) > 0 {
 		if missing, ok := keygate.MissingScope(k.Scopes, req.Scopes); ok {
 			v.Outcome = keygate.OutcomeInsufficientScope
 			v.MissingScope = missing
-			e.peek(&v, lim)
+			e.peek(&v, lim, now)
 			return v
 		}
 	}
 	v.Outcome = keygate.OutcomeValid
 	if e.limiter != nil {
-		v.Limits = e.limiter.Take(k.ID, lim)
+		v.Limits = e.limiter.TakeAt(k.ID, lim, now)
 		v.HasLimits = true
 		v.Outcome = v.Limits.Outcome
 	}
@@ -401,9 +403,9 @@ func allowed(cidrs []netip.Prefix, ip netip.Addr) bool {
 	return false
 }
 
-func (e *Engine) peek(v *keygate.Verification, lim keygate.Limits) {
+func (e *Engine) peek(v *keygate.Verification, lim keygate.Limits, now time.Time) {
 	if e.limiter != nil {
-		v.Limits = e.limiter.Peek(v.Key.ID, lim)
+		v.Limits = e.limiter.PeekAt(v.Key.ID, lim, now)
 		v.HasLimits = true
 	}
 }

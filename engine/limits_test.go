@@ -1,0 +1,164 @@
+package engine_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/admin"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// limitedKey creates a key with the given quota and a rate too high to
+// matter unless rate is set.
+func (f *fixture) limitedKey(t testing.TB, quota int64, env keygate.Env) string {
+	t.Helper()
+	_, plaintext := f.key(t, &keygate.Key{Env: env, QuotaPerDay: ptr(quota), RatePerSecond: ptr(1e6), Burst: ptr(int64(1e6))})
+	return plaintext
+}
+
+func count(f *fixture, key string, n int, scopes ...string) map[keygate.Outcome]int {
+	got := map[keygate.Outcome]int{}
+	for range n {
+		got[f.verify(key, scopes...).Outcome]++
+	}
+	return got
+}
+
+func TestQuotaAndDayRollover(t *testing.T) {
+	f := newFixture(t, true)
+	key := f.limitedKey(t, 10, keygate.EnvLive)
+	got := count(f, key, 15)
+	if got[keygate.OutcomeValid] != 10 || got[keygate.OutcomeQuotaExceeded] != 5 {
+		t.Fatalf("15 calls on a quota of 10: got %v", got)
+	}
+	v := f.verify(key)
+	midnight := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	if want := midnight.Sub(f.clock.Now()); v.Limits.RetryAfter != want {
+		t.Errorf("RetryAfter: got %s, want %s (until 00:00 UTC)", v.Limits.RetryAfter, want)
+	}
+	f.clock.Add(12 * time.Hour) // into the next UTC day
+	if got := count(f, key, 10); got[keygate.OutcomeValid] != 10 {
+		t.Fatalf("after midnight UTC: got %v, want 10 valid", got)
+	}
+}
+
+func TestRateLimitRefill(t *testing.T) {
+	f := newFixture(t, true)
+	_, key := f.key(t, &keygate.Key{RatePerSecond: ptr(2.0), Burst: ptr(int64(4))})
+	if got := count(f, key, 6); got[keygate.OutcomeValid] != 4 || got[keygate.OutcomeRateLimited] != 2 {
+		t.Fatalf("burst of 4: got %v", got)
+	}
+	v := f.verify(key)
+	if v.Limits.RetryAfter != time.Second { // 500ms until a token, rounded up to whole seconds
+		t.Errorf("RetryAfter at 2/s: got %s, want 1s", v.Limits.RetryAfter)
+	}
+	f.clock.Add(time.Second)
+	if got := count(f, key, 3); got[keygate.OutcomeValid] != 2 {
+		t.Fatalf("one second later at 2/s: got %v, want 2 valid", got)
+	}
+}
+
+func TestFailuresDoNotCount(t *testing.T) {
+	f := newFixture(t, true)
+	_, key := f.key(t, &keygate.Key{Scopes: []string{"weather:read"}, QuotaPerDay: ptr(int64(3)), RatePerSecond: ptr(1e6), Burst: ptr(int64(1e6))})
+	if got := count(f, key, 10, "billing:read"); got[keygate.OutcomeInsufficientScope] != 10 {
+		t.Fatalf("wrong scope: got %v", got)
+	}
+	if got := count(f, key, 4); got[keygate.OutcomeValid] != 3 {
+		t.Fatalf("refused calls ate quota: got %v, want 3 valid", got)
+	}
+}
+
+func TestTestKeysHaveTheirOwnCounters(t *testing.T) {
+	f := newFixture(t, true)
+	live := f.limitedKey(t, 5, keygate.EnvLive)
+	test := f.limitedKey(t, 5, keygate.EnvTest)
+	count(f, test, 20)
+	if got := count(f, live, 5); got[keygate.OutcomeValid] != 5 {
+		t.Fatalf("live key after its test twin used its quota: got %v", got)
+	}
+}
+
+func TestTierChangeAppliesAtOnce(t *testing.T) {
+	f := newFixture(t, true)
+	ctx := context.Background()
+	if err := f.admin.CreateTier(ctx, admin.ActorSystem, &keygate.Tier{Name: "tiny", QuotaPerDay: 2, RatePerSecond: 1000, Burst: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	_, key := f.key(t, &keygate.Key{Tier: "tiny"})
+	if got := count(f, key, 3); got[keygate.OutcomeValid] != 2 {
+		t.Fatalf("tiny tier: got %v", got)
+	}
+	if _, err := f.admin.UpdateTier(ctx, admin.ActorSystem, "tiny", func(t *keygate.Tier) { t.QuotaPerDay = 5 }); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(f, key, 4); got[keygate.OutcomeValid] != 3 {
+		t.Fatalf("after raising the quota to 5: got %v, want 3 more valid", got)
+	}
+	if got := f.verify(key).Limits.QuotaLimit; got != 5 {
+		t.Fatalf("QuotaLimit: got %d, want 5", got)
+	}
+}
+
+func TestCountersSurviveRestart(t *testing.T) {
+	f := newFixture(t, true)
+	key := f.limitedKey(t, 1000, keygate.EnvLive)
+	if got := count(f, key, 900); got[keygate.OutcomeValid] != 900 {
+		t.Fatalf("got %v", got)
+	}
+	// Run's ticker calls Flush every FlushInterval, and once more at shutdown.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.engine.Run(ctx); close(done) }()
+	cancel()
+	<-done
+	if err := f.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	f.open(t, true) // a new store, engine and limiter on the same file
+	got := count(f, key, 150)
+	if got[keygate.OutcomeValid] != 100 || got[keygate.OutcomeQuotaExceeded] != 50 {
+		t.Fatalf("after a restart with 900 of 1000 used: got %v, want 100 valid", got)
+	}
+}
+
+func TestUnflushedCountsAreTheCrashBound(t *testing.T) {
+	f := newFixture(t, true)
+	key := f.limitedKey(t, 1000, keygate.EnvLive)
+	count(f, key, 600)
+	f.engine.Flush(context.Background())
+	count(f, key, 300) // counted in memory, never flushed: a crash loses these
+	if err := f.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.open(t, true)
+	if got := count(f, key, 500); got[keygate.OutcomeValid] != 400 {
+		t.Fatalf("after a crash with 600 flushed: got %v, want 400 valid (only the unflushed 300 lost)", got)
+	}
+}
+
+func TestQuotaUnderConcurrency(t *testing.T) {
+	f := newFixture(t, true)
+	key := f.limitedKey(t, 1000, keygate.EnvLive)
+	var valid atomic.Int64
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for range 100 {
+				if f.verify(key).Outcome == keygate.OutcomeValid {
+					valid.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := valid.Load(); got != 1000 {
+		t.Fatalf("3200 concurrent calls on a quota of 1000: got %d valid, want exactly 1000", got)
+	}
+}
