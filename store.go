@@ -83,6 +83,8 @@ type Change struct {
 // with OnChange, synchronously, once per changed record, so that in-memory
 // indexes are current before the writing call returns.
 type Store interface {
+	UsageStore
+
 	CreateTier(ctx context.Context, t *Tier, ev ...*AuditEvent) error
 	// UpdateTier replaces the tier's limits; ENOTFOUND if it does not exist.
 	UpdateTier(ctx context.Context, t *Tier, ev ...*AuditEvent) error

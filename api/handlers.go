@@ -54,6 +54,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
+	if s.Metrics == nil {
+		return keygate.Errorf(keygate.ENOTFOUND, "Metrics are not enabled on this server.")
+	}
+	s.Metrics.Handler().ServeHTTP(w, r)
+	return nil
+}
+
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	_, err := w.Write(openapiJSON)
@@ -159,7 +167,17 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 			return keygate.Errorf(keygate.EINVALID, "ip %q is not an IPv4 or IPv6 address.", req.IP)
 		}
 	}
+	start := s.now()
 	v := s.Engine.Verify(r.Context(), keygate.VerifyRequest{Key: strings.TrimSpace(req.Key), Scopes: scopes, IP: ip})
+	took := s.now().Sub(start)
+	if s.Metrics != nil {
+		s.Metrics.ObserveVerify(v.Outcome, took)
+	}
+	if s.Usage != nil {
+		// The protected request's own status is the protected service's
+		// business; record the status a gateway would have answered.
+		s.Usage.Record(keyauth.UsageEvent(&v, r, ip, problem.OutcomeStatus(v.Outcome), start, took))
+	}
 	resp := VerifyResponse{Valid: v.Valid(), Code: v.Outcome, MissingScope: v.MissingScope}
 	if k := v.Key; k != nil {
 		resp.KeyID, resp.AccountID, resp.Name, resp.Env = k.ID, k.AccountID, k.Name, k.Env

@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/admin"
 	"github.com/keygate/keygate/problem"
 )
 
@@ -562,11 +564,19 @@ func TestOpenAPISecurityMatchesRoutes(t *testing.T) {
 	}
 }
 
-// jsonFields returns the JSON member names v's type encodes, with whether
-// each is omitted when empty, flattening embedded structs as encoding/json
-// does.
-func jsonFields(typ reflect.Type) map[string]bool {
-	fields := make(map[string]bool)
+// jsonField is one JSON member of a Go type: its Go type, and whether it is
+// omitted when empty.
+type jsonField struct {
+	typ  reflect.Type
+	omit bool
+}
+
+// jsonFields returns the JSON members typ encodes, flattening
+// embedded structs (and pointers to them) as encoding/json does: a field
+// of the outer struct wins over a promoted one of the same name.
+func jsonFields(typ reflect.Type) map[string]jsonField {
+	fields := make(map[string]jsonField)
+	promoted := make(map[string]jsonField)
 	for i := range typ.NumField() {
 		f := typ.Field(i)
 		tag := f.Tag.Get("json")
@@ -580,9 +590,9 @@ func jsonFields(typ reflect.Type) map[string]bool {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				for n, omit := range jsonFields(ft) {
-					if _, shadowed := fields[n]; !shadowed {
-						fields[n] = omit
+				for n, jf := range jsonFields(ft) {
+					if _, dup := promoted[n]; !dup {
+						promoted[n] = jf
 					}
 				}
 				continue
@@ -595,36 +605,226 @@ func jsonFields(typ reflect.Type) map[string]bool {
 			name = f.Name
 		}
 		optList := strings.Split(opts, ",")
-		fields[name] = slices.Contains(optList, "omitempty") || slices.Contains(optList, "omitzero")
+		fields[name] = jsonField{typ: f.Type, omit: slices.Contains(optList, "omitempty") || slices.Contains(optList, "omitzero")}
+	}
+	for n, jf := range promoted {
+		if _, shadowed := fields[n]; !shadowed {
+			fields[n] = jf
+		}
 	}
 	return fields
 }
 
+var (
+	optionalPkg = reflect.TypeFor[Optional[bool]]().PkgPath()
+	timeType    = reflect.TypeFor[time.Time]()
+	rawType     = reflect.TypeFor[json.RawMessage]()
+	marshaler   = reflect.TypeFor[json.Marshaler]()
+)
+
+// isOptional reports whether t is an Optional[T], a PATCH field that can be
+// absent, null or a value.
+func isOptional(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && t.PkgPath() == optionalPkg && strings.HasPrefix(t.Name(), "Optional[")
+}
+
+// goSchemaType returns the JSON Schema type a Go type encodes to and
+// decodes from, and whether JSON null means something for it (an
+// Optional[T] or a pointer). ok is false when the type can hold any JSON
+// (json.RawMessage, interfaces, other custom marshalers).
+func goSchemaType(t reflect.Type) (typ string, nullable, ok bool) {
+	switch {
+	case isOptional(t):
+		v, _ := t.FieldByName("Value")
+		typ, _, ok = goSchemaType(v.Type.Elem())
+		return typ, true, ok
+	case t.Kind() == reflect.Pointer:
+		typ, _, ok = goSchemaType(t.Elem())
+		return typ, true, ok
+	case t == timeType:
+		return "string", false, true
+	case t == rawType || t.Implements(marshaler):
+		return "", false, false
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string", false, true
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer", false, true
+	case reflect.Float32, reflect.Float64:
+		return "number", false, true
+	case reflect.Bool:
+		return "boolean", false, true
+	case reflect.Slice, reflect.Array:
+		return "array", false, true
+	case reflect.Map, reflect.Struct:
+		return "object", false, true
+	}
+	return "", false, false
+}
+
+// schemaTypes returns the types a property schema names in "type" (a
+// string or an array); none when it has no "type", such as a $ref.
+func schemaTypes(raw json.RawMessage) ([]string, error) {
+	var s struct {
+		Type json.RawMessage `json:"type"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	if len(s.Type) == 0 {
+		return nil, nil
+	}
+	var one string
+	if err := json.Unmarshal(s.Type, &one); err == nil {
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(s.Type, &many); err != nil {
+		return nil, fmt.Errorf("type is neither a string nor an array of strings: %s", s.Type)
+	}
+	return many, nil
+}
+
+// checkPropertyType returns what is wrong with a property schema's types
+// for a Go type: a type other than the Go type's, or null where null means
+// nothing.
+func checkPropertyType(raw json.RawMessage, goType reflect.Type) error {
+	types, err := schemaTypes(raw)
+	if err != nil || len(types) == 0 {
+		return err
+	}
+	want, nullable, ok := goSchemaType(goType)
+	for _, typ := range types {
+		switch {
+		case typ == "null" && !nullable:
+			return fmt.Errorf("got type null, but %s cannot be null", goType)
+		case typ != "null" && ok && typ != want:
+			return fmt.Errorf("got type %q, want %q for %s", typ, want, goType)
+		}
+	}
+	return nil
+}
+
+func TestOpenAPIJSONFields(t *testing.T) {
+	type inner struct {
+		ID     string `json:"id"`
+		Name   string `json:"name"`
+		Secret string `json:"-"`
+		Note   string `json:"note,omitempty"`
+	}
+	type outer struct {
+		Name string `json:"name,omitempty"` // shadows inner's name
+		*inner
+		Tier   Optional[string] `json:"tier,omitzero"`
+		Count  int64
+		hidden string
+	}
+	got := jsonFields(reflect.TypeFor[outer]())
+	want := map[string]jsonField{
+		"id":    {typ: reflect.TypeFor[string]()},
+		"name":  {typ: reflect.TypeFor[string](), omit: true},
+		"note":  {typ: reflect.TypeFor[string](), omit: true},
+		"tier":  {typ: reflect.TypeFor[Optional[string]](), omit: true},
+		"Count": {typ: reflect.TypeFor[int64]()},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	// The fields encoding/json really emits agree.
+	b, err := json.Marshal(outer{inner: &inner{ID: "x", Name: "inner"}, Tier: Some("t")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if emitted := slices.Sorted(maps.Keys(m)); !slices.Equal(emitted, []string{"Count", "id", "tier"}) {
+		t.Errorf("encoding/json emitted %v (%s), want Count, id and tier", emitted, b)
+	}
+}
+
+func TestOpenAPICheckPropertyType(t *testing.T) {
+	tests := []struct {
+		schema string
+		v      any
+		ok     bool
+	}{
+		{`{"type": "string"}`, "", true},
+		{`{"type": "integer"}`, "", false},
+		{`{"type": ["string", "null"]}`, "", false},
+		{`{"type": ["string", "null"]}`, Optional[string]{}, true},
+		{`{"type": "string"}`, Optional[string]{}, true},
+		{`{"type": ["integer", "null"]}`, Optional[int64]{}, true},
+		{`{"type": ["number", "null"]}`, Optional[int64]{}, false},
+		{`{"type": ["string", "null"], "format": "date-time"}`, Optional[time.Time]{}, true},
+		{`{"type": "string", "format": "date-time"}`, time.Time{}, true},
+		{`{"type": "object"}`, time.Time{}, false},
+		{`{"type": ["object", "null"]}`, Optional[json.RawMessage]{}, true},
+		{`{"type": "object"}`, json.RawMessage(nil), true},
+		{`{"type": ["object", "null"]}`, json.RawMessage(nil), false},
+		{`{"type": "integer"}`, (*int64)(nil), true},
+		{`{"type": "number"}`, float64(0), true},
+		{`{"type": "integer"}`, float64(0), false},
+		{`{"type": "array"}`, []string(nil), true},
+		{`{"type": "boolean"}`, Optional[bool]{}, true},
+		{`{"type": "string"}`, keygate.Env(""), true},
+		{`{"$ref": "#/components/schemas/Quota"}`, (*QuotaView)(nil), true},
+	}
+	for _, tt := range tests {
+		err := checkPropertyType(json.RawMessage(tt.schema), reflect.TypeOf(tt.v))
+		if got := err == nil; got != tt.ok {
+			t.Errorf("%s for %T: got ok=%v (%v), want ok=%v", tt.schema, tt.v, got, err, tt.ok)
+		}
+	}
+}
+
 // TestOpenAPISchemasMatchTypes checks that each schema has exactly the
-// JSON members of the Go type behind it, and — for responses — that the
-// members always sent are the required ones.
+// JSON members of the Go type behind it, each of a type that Go type
+// encodes or decodes, and — for responses — that the members always sent
+// are the required ones.
 func TestOpenAPISchemasMatchTypes(t *testing.T) {
 	doc := parseDoc(t)
 	tests := []struct {
 		schema   string
 		v        any
 		response bool
+		// unsent are members the Go type has but the handler never sends,
+		// which the schema need not document.
+		unsent []string
 	}{
-		{"Problem", problem.Problem{}, true},
-		{"Account", keygate.Account{}, true},
-		{"Tier", keygate.Tier{}, true},
-		{"Key", KeyView{}, true},
-		{"VerifyResponse", VerifyResponse{}, true},
-		{"Quota", QuotaView{}, true},
-		{"Rate", RateView{}, true},
-		{"RegisterResponse", RegisterResponse{}, true},
-		{"AccountList", List[*keygate.Account]{}, true},
-		{"KeyList", List[KeyView]{}, true},
-		{"RegisterRequest", RegisterRequest{}, false},
-		{"VerifyRequest", VerifyRequest{}, false},
-		{"CreateAccountRequest", AccountRequest{}, false},
-		{"CreateKeyRequest", KeyRequest{}, false},
-		{"RevokeKeyRequest", RevokeRequest{}, false},
+		{"Problem", problem.Problem{}, true, nil},
+		{"Account", keygate.Account{}, true, nil},
+		{"Tier", keygate.Tier{}, true, nil},
+		{"Key", KeyView{}, true, nil},
+		{"VerifyResponse", VerifyResponse{}, true, nil},
+		{"Quota", QuotaView{}, true, nil},
+		{"Rate", RateView{}, true, nil},
+		{"RegisterResponse", RegisterResponse{}, true, nil},
+		{"AccountList", List[*keygate.Account]{}, true, nil},
+		{"KeyList", List[KeyView]{}, true, nil},
+		{"TierList", List[*keygate.Tier]{}, true, []string{"next_cursor"}},
+		{"ImportResult", admin.ImportResult{}, true, nil},
+		{"ImportError", admin.ImportError{}, true, nil},
+		{"AuditEvent", keygate.AuditEvent{}, true, nil},
+		{"AuditEventList", List[*keygate.AuditEvent]{}, true, nil},
+		{"RootKey", RootKeyView{}, true, nil},
+		{"RootKeyList", List[RootKeyView]{}, true, []string{"next_cursor"}},
+		{"RegisterRequest", RegisterRequest{}, false, nil},
+		{"VerifyRequest", VerifyRequest{}, false, nil},
+		{"CreateAccountRequest", AccountRequest{}, false, nil},
+		{"UpdateAccountRequest", AccountPatch{}, false, nil},
+		{"CreateKeyRequest", KeyRequest{}, false, nil},
+		{"UpdateKeyRequest", KeyPatch{}, false, nil},
+		{"RevokeKeyRequest", RevokeRequest{}, false, nil},
+		{"RotateKeyRequest", RotateRequest{}, false, nil},
+		{"ImportRequest", ImportRequest{}, false, nil},
+		{"ImportRow", admin.ImportRow{}, false, nil},
+		{"CreateTierRequest", TierRequest{}, false, nil},
+		{"UpdateTierRequest", TierPatch{}, false, nil},
+		{"CreateRootKeyRequest", RootKeyRequest{}, false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema, func(t *testing.T) {
@@ -638,15 +838,26 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 			}
 			typ := reflect.TypeOf(tt.v)
 			fields := jsonFields(typ)
-			for name, omit := range fields {
-				if _, ok := s.Properties[name]; !ok {
-					t.Errorf("property %q: got none, want one (%s encodes it)", name, typ)
+			for _, name := range tt.unsent {
+				if _, ok := fields[name]; !ok {
+					t.Errorf("unsent %q: got no such JSON field in %s", name, typ)
+				}
+			}
+			for name, f := range fields {
+				prop, ok := s.Properties[name]
+				if !ok {
+					if !slices.Contains(tt.unsent, name) {
+						t.Errorf("property %q: got none, want one (%s encodes it)", name, typ)
+					}
 					continue
+				}
+				if err := checkPropertyType(prop, f.typ); err != nil {
+					t.Errorf("property %q: %v", name, err)
 				}
 				if !tt.response {
 					continue
 				}
-				if got, want := slices.Contains(s.Required, name), !omit; got != want {
+				if got, want := slices.Contains(s.Required, name), !f.omit; got != want {
 					t.Errorf("property %q: got required %v, want %v (%s always sends it: %v)", name, got, want, typ, want)
 				}
 			}
@@ -664,6 +875,57 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 				t.Errorf("additionalProperties: got %v, want false: decode refuses unknown fields", s.AdditionalProperties)
 			}
 		})
+	}
+}
+
+// TestOpenAPIBoundsMatchConstants checks the limits the document states
+// against the constants that enforce them.
+func TestOpenAPIBoundsMatchConstants(t *testing.T) {
+	var generic any
+	if err := json.Unmarshal(openapiJSON, &generic); err != nil {
+		t.Fatal(err)
+	}
+	get := func(ref string) any {
+		t.Helper()
+		v, err := resolveRef(generic, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	info := generic.(map[string]any)["info"].(map[string]any)["description"].(string)
+	for _, n := range []int{MaxBodyBytes, MaxImportBytes} {
+		if !strings.Contains(info, strconv.Itoa(n)) {
+			t.Errorf("info.description: got no mention of the %d-byte body limit", n)
+		}
+	}
+	texts := []struct {
+		ref, want string
+	}{
+		{"#/components/responses/PayloadTooLarge/description", strconv.Itoa(MaxBodyBytes)},
+		{"#/components/responses/PayloadTooLarge/content/application~1problem+json/examples/too_large/value/detail", strconv.Itoa(MaxBodyBytes)},
+		{"#/components/responses/ImportTooLarge/description", strconv.Itoa(MaxImportBytes)},
+		{"#/components/responses/ImportTooLarge/content/application~1problem+json/examples/too_large/value/detail", strconv.Itoa(MaxImportBytes)},
+		{"#/components/schemas/RotateKeyRequest/properties/grace/description", fmt.Sprintf("%dh", int(admin.MaxGrace.Hours()))},
+	}
+	for _, tt := range texts {
+		if got, _ := get(tt.ref).(string); !strings.Contains(got, tt.want) {
+			t.Errorf("%s: got %q, want it to mention %s", tt.ref, got, tt.want)
+		}
+	}
+	numbers := []struct {
+		ref  string
+		want float64
+	}{
+		{"#/components/schemas/ImportRequest/properties/keys/maxItems", admin.MaxImportBatch},
+		{"#/components/schemas/ImportRequest/properties/keys/minItems", 1},
+		{"#/components/parameters/Limit/schema/maximum", keygate.MaxPageSize},
+		{"#/components/parameters/Limit/schema/default", keygate.DefaultPageSize},
+	}
+	for _, tt := range numbers {
+		if got, _ := get(tt.ref).(float64); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.ref, got, tt.want)
+		}
 	}
 }
 

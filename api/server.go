@@ -21,6 +21,7 @@ import (
 	"github.com/keygate/keygate/admin"
 	"github.com/keygate/keygate/engine"
 	"github.com/keygate/keygate/keyauth"
+	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/problem"
 )
 
@@ -39,15 +40,27 @@ type Server struct {
 	Engine *engine.Engine
 	Admin  *admin.Service
 	Store  keygate.Store
-	Logger *slog.Logger
+	// UsageStore answers usage queries.
+	UsageStore keygate.UsageStore
+	Logger     *slog.Logger
 
 	// OpenRegistration allows anyone to create an account with
 	// POST /v1/register.
 	OpenRegistration bool
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// Usage receives a usage event for every verification; nil records none.
+	Usage Recorder
+	// Metrics counts verifications and store errors and serves /metrics;
+	// nil serves no metrics.
+	Metrics *metrics.Metrics
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// Recorder takes usage events without blocking. engine.UsageBuffer is one.
+type Recorder interface {
+	Record(ev keygate.UsageEvent) bool
 }
 
 // handlerFunc is an HTTP handler that returns its error for one function,
@@ -66,6 +79,7 @@ func (s *Server) routes() []route {
 	return []route{
 		{"GET", "/healthz", "", s.healthz},
 		{"GET", "/readyz", "", s.readyz},
+		{"GET", "/metrics", "", s.metrics},
 		{"GET", "/v1/openapi.json", "", s.openapi},
 		{"POST", "/v1/register", "", s.register},
 		{"POST", "/v1/keys/verify", keygate.PermVerify, s.verify},
@@ -88,6 +102,7 @@ func (s *Server) routes() []route {
 		{"PATCH", "/v1/tiers/{name}", keygate.PermAdminWrite, s.updateTier},
 		{"DELETE", "/v1/tiers/{name}", keygate.PermAdminWrite, s.deleteTier},
 		{"GET", "/v1/audit", keygate.PermAdminRead, s.listAudit},
+		{"GET", "/v1/usage", keygate.PermAdminRead, s.usage},
 		{"POST", "/v1/root-keys", keygate.PermAdminWrite, s.createRootKey},
 		{"GET", "/v1/root-keys", keygate.PermAdminRead, s.listRootKeys},
 		{"POST", "/v1/root-keys/{id}/revoke", keygate.PermAdminWrite, s.revokeRootKey},
@@ -112,7 +127,14 @@ func (s *Server) log() *slog.Logger {
 // Handler returns the API's http.Handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	keyed := keyauth.New(s.Engine, keyauth.Options{TrustedProxies: s.TrustedProxies, Now: s.now})
+	opts := keyauth.Options{TrustedProxies: s.TrustedProxies, Now: s.now}
+	if s.Usage != nil {
+		opts.Record = func(ev keygate.UsageEvent) { s.Usage.Record(ev) }
+	}
+	if s.Metrics != nil {
+		opts.ObserveVerify = s.Metrics.ObserveVerify
+	}
+	keyed := keyauth.New(s.Engine, opts)
 	for _, rt := range s.routes() {
 		h := s.wrap(rt)
 		if rt.path == "/demo/weather" {
@@ -172,6 +194,9 @@ func actor(r *http.Request) string {
 // fail renders err as a problem body and logs what the client does not see.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	p := problem.FromError(err)
+	if p.Code == keygate.EUNAVAILABLE && s.Metrics != nil {
+		s.Metrics.StoreError()
+	}
 	if p.Status >= 500 {
 		s.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "code", p.Code, "err", err)
 	}

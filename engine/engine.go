@@ -80,9 +80,13 @@ type Engine struct {
 	// does not parse is refused without any lookup.
 	legacyKeys atomic.Int64
 
-	flushMu sync.Mutex
-	pending []keygate.Counter // counters whose save failed
+	flushMu       sync.Mutex
+	pending       []keygate.Counter // counters whose save failed
+	flushFailures atomic.Uint64
 }
+
+// FlushFailures returns how many counter flushes failed (and were retried).
+func (e *Engine) FlushFailures() uint64 { return e.flushFailures.Load() }
 
 // New returns an Engine over store. It registers for the store's change
 // notifications, so call Load before serving and the index stays current
@@ -465,6 +469,7 @@ func (e *Engine) Flush(ctx context.Context) {
 		return
 	}
 	if err := e.store.SaveCounters(ctx, cs); err != nil {
+		e.flushFailures.Add(1)
 		e.log.Error("saving quota counters; will retry", "counters", len(cs), "err", err)
 		e.pending = cs // SaveCounters keeps the larger count, so resaving is safe
 	}

@@ -39,8 +39,12 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Now is the clock for Retry-After and reset times; nil means time.Now.
 	Now func() time.Time
-	// Observe, when set, is called with every verification, valid or not.
-	Observe func(r *http.Request, v *keygate.Verification)
+	// Record, when set, receives the usage event of every request the
+	// middleware checked, valid or not, once the answer is sent.
+	Record func(ev keygate.UsageEvent)
+	// ObserveVerify, when set, receives each verification's outcome and
+	// how long the verification took.
+	ObserveVerify func(o keygate.Outcome, d time.Duration)
 }
 
 type ctxKey struct{}
@@ -60,28 +64,83 @@ func New(v Verifier, o Options) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			res := Check(r.Context(), v, r, o)
-			if o.Observe != nil {
-				o.Observe(r, &res)
+			start := now()
+			ip := ClientIP(r, o.TrustedProxies)
+			res := check(r.Context(), v, r, o.Scopes, ip)
+			if o.ObserveVerify != nil {
+				o.ObserveVerify(res.Outcome, now().Sub(start))
 			}
 			SetRateLimitHeaders(w.Header(), &res)
+			status := http.StatusOK
 			if !res.Valid() {
-				problem.Write(w, problem.FromVerification(&res, now()))
-				return
+				p := problem.FromVerification(&res, start)
+				problem.Write(w, p)
+				status = p.Status
+			} else {
+				sw := &statusWriter{ResponseWriter: w}
+				next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &res)))
+				status = sw.status
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &res)))
+			if o.Record != nil {
+				o.Record(UsageEvent(&res, r, ip, status, start, now().Sub(start)))
+			}
 		})
 	}
 }
 
+// UsageEvent builds the usage event of one checked request.
+func UsageEvent(v *keygate.Verification, r *http.Request, ip netip.Addr, status int, at time.Time, latency time.Duration) keygate.UsageEvent {
+	ev := keygate.UsageEvent{
+		Time: at, Outcome: v.Outcome, Method: r.Method, Route: r.Pattern,
+		Status: status, Latency: latency, IP: ip,
+	}
+	if _, path, ok := strings.Cut(ev.Route, " "); ok {
+		ev.Route = path // the pattern's method is already in Method
+	}
+	if ev.Route == "" {
+		ev.Route = r.URL.Path
+	}
+	if v.Key != nil {
+		ev.KeyID, ev.AccountID = v.Key.ID, v.Key.AccountID
+	}
+	return ev
+}
+
+// statusWriter remembers the status the handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // Check verifies the key of r without answering: the building block for
 // callers that answer themselves (the gateway).
 func Check(ctx context.Context, v Verifier, r *http.Request, o Options) keygate.Verification {
+	return check(ctx, v, r, o.Scopes, ClientIP(r, o.TrustedProxies))
+}
+
+func check(ctx context.Context, v Verifier, r *http.Request, scopes []string, ip netip.Addr) keygate.Verification {
 	key, inQuery := Key(r)
 	if inQuery {
 		return keygate.Verification{Outcome: keygate.OutcomeKeyInQuery}
 	}
-	return v.Verify(ctx, keygate.VerifyRequest{Key: key, Scopes: o.Scopes, IP: ClientIP(r, o.TrustedProxies)})
+	return v.Verify(ctx, keygate.VerifyRequest{Key: key, Scopes: scopes, IP: ip})
 }
 
 // Key returns the key presented in r's headers, and whether the URL query

@@ -19,6 +19,7 @@ import (
 	"github.com/keygate/keygate/api"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/engine"
+	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/quota"
 	"github.com/keygate/keygate/sqlite"
 )
@@ -33,6 +34,9 @@ type serveConfig struct {
 	OpenRegistration bool
 	TrustedProxies   string
 	FlushInterval    time.Duration
+	UsageRetention   time.Duration
+	UsageBuffer      int
+	UsageFlush       time.Duration
 	LogLevel         string
 	LogFormat        string
 	Pepper           string
@@ -46,6 +50,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.OpenRegistration, "open-registration", true, "allow anyone to create an account and key with POST /v1/register")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated `CIDRS` of proxies whose X-Forwarded-For is believed (default: none)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", time.Second, "how often quota counters are saved; a crash loses at most this much counted usage")
+	fs.DurationVar(&c.UsageRetention, "usage-retention", 30*24*time.Hour, "how long raw usage events are kept (hourly and daily aggregates are kept for good); 0 keeps them for good")
+	fs.IntVar(&c.UsageBuffer, "usage-buffer", 100_000, "usage events held in memory waiting to be written; past it events are dropped (and counted), never requests slowed")
+	fs.DurationVar(&c.UsageFlush, "usage-flush-interval", 200*time.Millisecond, "how often usage events are written; a crash loses at most this much usage")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `LEVEL`: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `FORMAT`: text or json")
 	fs.StringVar(&c.Pepper, "pepper", "", "server-side `SECRET` for HMAC-SHA-256 key hashes; set it before issuing keys and never change it (prefer KEYGATE_PEPPER)")
@@ -151,7 +158,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	srv := &api.Server{Engine: eng, Admin: adm, Store: store, Logger: log, OpenRegistration: cfg.OpenRegistration, TrustedProxies: proxies}
+	if cfg.UsageRetention < 0 || cfg.UsageBuffer < 1 || cfg.UsageFlush <= 0 {
+		return fmt.Errorf("%w: --usage-retention must be 0 or more, --usage-buffer at least 1, --usage-flush-interval more than 0", errUsage)
+	}
+	usage := engine.NewUsageBuffer(store, engine.UsageOptions{
+		Capacity: cfg.UsageBuffer, FlushInterval: cfg.UsageFlush, Retention: cfg.UsageRetention, Logger: log,
+	})
+	mets := metrics.New(metrics.Sources{
+		UsageDepth: usage.Depth, UsageDropped: usage.Dropped, UsageWritten: usage.Written,
+		UsageWriteFailures: usage.WriteFailures, CounterFlushErrors: eng.FlushFailures,
+	})
+	srv := &api.Server{
+		Engine: eng, Admin: adm, Store: store, UsageStore: store, Usage: usage, Metrics: mets, Logger: log,
+		OpenRegistration: cfg.OpenRegistration, TrustedProxies: proxies,
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -166,8 +186,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
-	engineDone := make(chan struct{})
+	engineDone, usageDone := make(chan struct{}), make(chan struct{})
 	go func() { eng.Run(runCtx); close(engineDone) }()
+	go func() { usage.Run(runCtx); close(usageDone) }()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
@@ -181,12 +202,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		err = httpSrv.Shutdown(shutCtx)
 		cancel()
 	}
+	// No request is in flight any more: write every buffered usage event
+	// and the quota counters before the store closes.
 	cancelRun()
-	<-engineDone // the engine's final flush saves the quota counters
+	<-usageDone
+	<-engineDone
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	log.Info("stopped")
+	log.Info("stopped", "usage_events_written", usage.Written(), "usage_events_dropped", usage.Dropped())
 	return nil
 }
 

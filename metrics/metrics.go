@@ -1,0 +1,116 @@
+// Package metrics exposes keygate's Prometheus metrics: verifications by
+// outcome, verification latency, the usage buffer's depth and drops, and
+// store errors.
+package metrics
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keygate/keygate"
+)
+
+// Sources are read when Prometheus scrapes; nil sources are not exported.
+type Sources struct {
+	UsageDepth         func() int
+	UsageDropped       func() uint64
+	UsageWritten       func() uint64
+	UsageWriteFailures func() uint64
+	CounterFlushErrors func() uint64
+}
+
+// Metrics holds keygate's collectors in their own registry.
+type Metrics struct {
+	reg           *prometheus.Registry
+	verifications map[keygate.Outcome]prometheus.Counter
+	latency       prometheus.Histogram
+	storeErrors   *storeErrors
+}
+
+// storeErrors exports one counter per failing operation: the API's admin
+// writes, counted here, and the background writers' own counts.
+type storeErrors struct {
+	desc  *prometheus.Desc
+	admin atomic.Uint64
+	funcs map[string]func() uint64
+}
+
+func (c *storeErrors) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *storeErrors) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.admin.Load()), "admin")
+	for op, f := range c.funcs {
+		if f != nil {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(f()), op)
+		}
+	}
+}
+
+// New returns Metrics with every collector registered.
+func New(src Sources) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), verifications: map[keygate.Outcome]prometheus.Counter{}}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keygate_verifications_total",
+		Help: "Key verifications, by outcome code.",
+	}, []string{"outcome"})
+	// Resolve every child once: the hot path then costs one atomic add.
+	for _, o := range keygate.Outcomes {
+		m.verifications[o] = vec.WithLabelValues(string(o))
+	}
+	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "keygate_verification_duration_seconds",
+		Help:    "Time to verify one key, from finding it in the request to the verdict.",
+		Buckets: []float64{1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2},
+	})
+	m.storeErrors = &storeErrors{
+		desc: prometheus.NewDesc("keygate_store_errors_total", "Store operations that failed, by operation.", []string{"op"}, nil),
+		funcs: map[string]func() uint64{
+			"usage_write":   src.UsageWriteFailures,
+			"counter_flush": src.CounterFlushErrors,
+		},
+	}
+	m.reg.MustRegister(vec, m.latency, m.storeErrors)
+
+	if src.UsageDepth != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "keygate_usage_buffer_depth",
+			Help: "Usage events waiting to be written to the store.",
+		}, func() float64 { return float64(src.UsageDepth()) }))
+	}
+	if src.UsageDropped != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "keygate_usage_dropped_total",
+			Help: "Usage events dropped because the buffer was full (the requests still passed).",
+		}, func() float64 { return float64(src.UsageDropped()) }))
+	}
+	if src.UsageWritten != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "keygate_usage_written_total",
+			Help: "Usage events written to the store.",
+		}, func() float64 { return float64(src.UsageWritten()) }))
+	}
+	return m
+}
+
+// ObserveVerify counts one verification and its duration.
+func (m *Metrics) ObserveVerify(o keygate.Outcome, d time.Duration) {
+	if c := m.verifications[o]; c != nil {
+		c.Inc()
+	}
+	m.latency.Observe(d.Seconds())
+}
+
+// StoreError counts a store operation of the API that failed.
+func (m *Metrics) StoreError() { m.storeErrors.admin.Add(1) }
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}

@@ -1,0 +1,198 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+var _ keygate.UsageStore = (*Store)(nil)
+
+type rollupKey struct {
+	granularity string
+	keyID       string
+	bucket      int64
+	outcome     string
+}
+
+// truncate returns the start of t's hour or UTC day.
+func truncate(t time.Time, granularity string) time.Time {
+	t = t.UTC()
+	if granularity == keygate.GranularityDay {
+		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	}
+	return t.Truncate(time.Hour)
+}
+
+// RecordUsage stores events, adds them to the hourly and daily rollups and
+// moves last_used_at forward, in one transaction. The rollups are summed in
+// memory first, so a batch costs one upsert per key, bucket and outcome
+// rather than one per event.
+func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) error {
+	if len(events) == 0 {
+		return s.read()
+	}
+	rollups := map[rollupKey]int64{}
+	accounts := map[string]string{}
+	lastUsed := map[string]int64{}
+	for _, ev := range events {
+		outcome := keygate.OutcomeKey(ev.Outcome)
+		for _, g := range []string{keygate.GranularityHour, keygate.GranularityDay} {
+			rollups[rollupKey{g, ev.KeyID, millis(truncate(ev.Time, g)), outcome}]++
+		}
+		accounts[ev.KeyID] = ev.AccountID
+		if ev.KeyID != "" {
+			lastUsed[ev.KeyID] = max(lastUsed[ev.KeyID], millis(ev.Time))
+		}
+	}
+	return s.write(ctx, "record usage", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO usage_events
+			(time, key_id, account_id, outcome, method, route, status, latency_us, ip)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return nil, err
+		}
+		defer ins.Close()
+		for _, ev := range events {
+			ip := ""
+			if ev.IP.IsValid() {
+				ip = ev.IP.String()
+			}
+			if _, err := ins.ExecContext(ctx, millis(ev.Time), ev.KeyID, ev.AccountID, string(ev.Outcome),
+				ev.Method, ev.Route, ev.Status, ev.Latency.Microseconds(), ip); err != nil {
+				return nil, err
+			}
+		}
+		up, err := tx.PrepareContext(ctx, `INSERT INTO usage_rollups (granularity, key_id, bucket, outcome, account_id, count)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (granularity, key_id, bucket, outcome) DO UPDATE SET count = count + excluded.count`)
+		if err != nil {
+			return nil, err
+		}
+		defer up.Close()
+		for k, n := range rollups {
+			if _, err := up.ExecContext(ctx, k.granularity, k.keyID, k.bucket, k.outcome, accounts[k.keyID], n); err != nil {
+				return nil, err
+			}
+		}
+		touch, err := tx.PrepareContext(ctx, `UPDATE keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?`)
+		if err != nil {
+			return nil, err
+		}
+		defer touch.Close()
+		for id, ms := range lastUsed {
+			if _, err := touch.ExecContext(ctx, ms, id); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	})
+}
+
+// Usage sums the rollups for q per bucket and outcome, oldest bucket first.
+func (s *Store) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageBucket, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	g := q.Granularity
+	if g != keygate.GranularityHour && g != keygate.GranularityDay {
+		return nil, keygate.Errorf(keygate.EINVALID, "granularity must be \"hour\" or \"day\".")
+	}
+	where := []string{"granularity = ?", "bucket >= ?", "bucket < ?"}
+	args := []any{g, millis(truncate(q.From, g)), millis(q.To)}
+	if q.KeyID != "" {
+		where, args = append(where, "key_id = ?"), append(args, q.KeyID)
+	}
+	if q.AccountID != "" {
+		where, args = append(where, "account_id = ?"), append(args, q.AccountID)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT bucket, outcome, sum(count) FROM usage_rollups
+		WHERE `+strings.Join(where, " AND ")+` GROUP BY bucket, outcome ORDER BY bucket, outcome`, args...)
+	if err != nil {
+		return nil, s.fail("query usage", err)
+	}
+	defer rows.Close()
+	out := []keygate.UsageBucket{}
+	for rows.Next() {
+		var bucket, n int64
+		var outcome string
+		if err := rows.Scan(&bucket, &outcome, &n); err != nil {
+			return nil, s.fail("query usage", err)
+		}
+		start := fromMillis(bucket)
+		if len(out) == 0 || !out[len(out)-1].Start.Equal(start) {
+			out = append(out, keygate.UsageBucket{Start: start, Counts: map[string]int64{}})
+		}
+		b := &out[len(out)-1]
+		b.Counts[outcome] += n
+		b.Total += n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("query usage", err)
+	}
+	return out, nil
+}
+
+// UsageEvents returns raw events for q, oldest first, at most limit.
+func (s *Store) UsageEvents(ctx context.Context, q keygate.UsageQuery, limit int) ([]keygate.UsageEvent, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	where := []string{"1 = 1"}
+	var args []any
+	if !q.From.IsZero() {
+		where, args = append(where, "time >= ?"), append(args, millis(q.From))
+	}
+	if !q.To.IsZero() {
+		where, args = append(where, "time < ?"), append(args, millis(q.To))
+	}
+	if q.KeyID != "" {
+		where, args = append(where, "key_id = ?"), append(args, q.KeyID)
+	}
+	if q.AccountID != "" {
+		where, args = append(where, "account_id = ?"), append(args, q.AccountID)
+	}
+	args = append(args, max(limit, 1))
+	rows, err := s.rdb.QueryContext(ctx, `SELECT time, key_id, account_id, outcome, method, route, status, latency_us, ip
+		FROM usage_events WHERE `+strings.Join(where, " AND ")+` ORDER BY time, id LIMIT ?`, args...)
+	if err != nil {
+		return nil, s.fail("list usage events", err)
+	}
+	defer rows.Close()
+	out := []keygate.UsageEvent{}
+	for rows.Next() {
+		var ev keygate.UsageEvent
+		var ms, latency int64
+		var outcome, ip string
+		if err := rows.Scan(&ms, &ev.KeyID, &ev.AccountID, &outcome, &ev.Method, &ev.Route, &ev.Status, &latency, &ip); err != nil {
+			return nil, s.fail("list usage events", err)
+		}
+		ev.Time, ev.Outcome, ev.Latency = fromMillis(ms), keygate.Outcome(outcome), time.Duration(latency)*time.Microsecond
+		if ip != "" {
+			ev.IP, _ = netip.ParseAddr(ip) // written from a netip.Addr; always parses
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list usage events", err)
+	}
+	return out, nil
+}
+
+// PruneUsage deletes raw events older than before; rollups stay.
+func (s *Store) PruneUsage(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.write(ctx, "prune usage", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
+		res, err := tx.ExecContext(ctx, `DELETE FROM usage_events WHERE time < ?`, millis(before))
+		if err != nil {
+			return nil, err
+		}
+		n, err = res.RowsAffected()
+		return nil, err
+	})
+	return n, err
+}
