@@ -48,6 +48,13 @@ type Options struct {
 	// FlushInterval is how often Run saves the limiter's counters to the
 	// store: a crash loses at most this much counted usage. Zero means 1s.
 	FlushInterval time.Duration
+	// FailureLimit is how many failed authentications (malformed, unknown,
+	// revoked or expired keys) one client IP may send per FailureWindow
+	// before all its verifications are refused with TOO_MANY_FAILURES
+	// until the window refills. 0 means 30; a negative value turns the
+	// throttle off. FailureWindow 0 means one minute.
+	FailureLimit  int
+	FailureWindow time.Duration
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -66,9 +73,10 @@ type Engine struct {
 	store   keygate.Store
 	hasher  *apikey.Hasher
 	limiter Limiter
-	flush   time.Duration
-	now     func() time.Time
-	log     *slog.Logger
+	flush    time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+	failures *failureThrottle // nil when off
 
 	mu       sync.RWMutex
 	keys     map[[32]byte]*entry
@@ -115,6 +123,16 @@ func New(store keygate.Store, o Options) *Engine {
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
+	}
+	if o.FailureLimit >= 0 {
+		limit, window := o.FailureLimit, o.FailureWindow
+		if limit == 0 {
+			limit = 30
+		}
+		if window <= 0 {
+			window = time.Minute
+		}
+		e.failures = newFailureThrottle(limit, window)
 	}
 	store.OnChange(func(c keygate.Change) { e.Apply(context.Background(), c) })
 	return e
@@ -293,12 +311,25 @@ func (e *Engine) Verify(ctx context.Context, req keygate.VerifyRequest) keygate.
 	if req.Key == "" {
 		return keygate.Verification{Outcome: keygate.OutcomeMissingKey}
 	}
+	now := e.now()
+	if e.failures != nil {
+		if wait, blocked := e.failures.blocked(req.IP, now); blocked {
+			return keygate.Verification{Outcome: keygate.OutcomeTooManyFailures, Limits: keygate.LimitResult{RetryAfter: wait}}
+		}
+	}
+	v := e.verify(req, now)
+	if e.failures != nil && countsAsFailure(v.Outcome) {
+		e.failures.fail(req.IP, now)
+	}
+	return v
+}
+
+func (e *Engine) verify(req keygate.VerifyRequest, now time.Time) keygate.Verification {
 	ent, v, ok := e.lookup(req.Key)
 	if !ok {
 		return v
 	}
 	k := ent.key
-	now := e.now()
 	switch k.Status(now) {
 	case keygate.StatusRevoked:
 		v.Outcome = keygate.OutcomeRevoked
@@ -450,6 +481,9 @@ func (e *Engine) Run(ctx context.Context) {
 		case <-reclaim.C:
 			if n := e.limiter.Reclaim(); n > 0 {
 				e.log.Debug("reclaimed idle limiter state", "entries", n)
+			}
+			if e.failures != nil {
+				e.failures.reclaim(e.now())
 			}
 		}
 	}

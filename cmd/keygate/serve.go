@@ -37,6 +37,8 @@ type serveConfig struct {
 	UsageRetention   time.Duration
 	UsageBuffer      int
 	UsageFlush       time.Duration
+	FailureLimit     int
+	FailureWindow    time.Duration
 	LogLevel         string
 	LogFormat        string
 	Pepper           string
@@ -53,6 +55,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.UsageRetention, "usage-retention", 30*24*time.Hour, "how long raw usage events are kept (hourly and daily aggregates are kept for good); 0 keeps them for good")
 	fs.IntVar(&c.UsageBuffer, "usage-buffer", 100_000, "usage events held in memory waiting to be written; past it events are dropped (and counted), never requests slowed")
 	fs.DurationVar(&c.UsageFlush, "usage-flush-interval", 200*time.Millisecond, "how often usage events are written; a crash loses at most this much usage")
+	fs.IntVar(&c.FailureLimit, "failure-limit", 30, "failed key checks one client IP (an IPv6 /64) may make per --failure-window before it is refused with TOO_MANY_FAILURES; -1 turns this off")
+	fs.DurationVar(&c.FailureWindow, "failure-window", time.Minute, "the window of --failure-limit")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `LEVEL`: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `FORMAT`: text or json")
 	fs.StringVar(&c.Pepper, "pepper", "", "server-side `SECRET` for HMAC-SHA-256 key hashes; set it before issuing keys and never change it (prefer KEYGATE_PEPPER)")
@@ -149,7 +153,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	hasher := apikey.NewHasher(pepper)
 	limiter := quota.NewLocal(quota.Options{})
-	eng := engine.New(store, engine.Options{Hasher: hasher, Limiter: limiter, FlushInterval: cfg.FlushInterval, Logger: log})
+	if cfg.FailureLimit == 0 || cfg.FailureLimit < -1 || cfg.FailureWindow <= 0 {
+		return fmt.Errorf("%w: --failure-limit must be at least 1 (or -1 for off) and --failure-window more than 0", errUsage)
+	}
+	eng := engine.New(store, engine.Options{
+		Hasher: hasher, Limiter: limiter, FlushInterval: cfg.FlushInterval, Logger: log,
+		FailureLimit: cfg.FailureLimit, FailureWindow: cfg.FailureWindow,
+	})
 	if err := eng.Load(ctx); err != nil {
 		return fmt.Errorf("load keys: %w", err)
 	}
