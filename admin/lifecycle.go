@@ -119,6 +119,8 @@ func (s *Service) RotateKey(ctx context.Context, actor, id string, grace time.Du
 		return nil, "", keygate.Errorf(keygate.ECONFLICT, "Key %s was already rotated; rotate its replacement %s instead.", id, old.ReplacedBy)
 	case old.Status(now) == keygate.StatusRevoked:
 		return nil, "", keygate.Errorf(keygate.ECONFLICT, "Key %s is revoked and cannot be rotated. Create a new key.", id)
+	case old.Status(now) == keygate.StatusExpired:
+		return nil, "", keygate.Errorf(keygate.ECONFLICT, "Key %s has expired; its replacement would be expired too. Move its expires_at forward first, or create a new key.", id)
 	}
 	nk := old.Clone()
 	nk.Replaces = old.ID

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/admin"
 	"github.com/keygate/keygate/problem"
 )
 
@@ -150,7 +151,10 @@ func (c *Client) RevokeKey(ctx context.Context, id, reason string) (*KeyView, er
 // Tiers lists the tiers.
 func (c *Client) Tiers(ctx context.Context) ([]*keygate.Tier, error) {
 	var l List[*keygate.Tier]
-	return l.Data, c.do(ctx, http.MethodGet, "/v1/tiers", nil, nil, &l)
+	if err := c.do(ctx, http.MethodGet, "/v1/tiers", nil, nil, &l); err != nil {
+		return nil, err
+	}
+	return l.Data, nil
 }
 
 // Verify asks the server whether a key may make a request. It needs a root
@@ -158,4 +162,98 @@ func (c *Client) Tiers(ctx context.Context) ([]*keygate.Tier, error) {
 func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResponse, error) {
 	var v VerifyResponse
 	return &v, c.do(ctx, http.MethodPost, "/v1/keys/verify", nil, req, &v)
+}
+
+// UpdateKey changes the fields set in p (PATCH /v1/keys/{id}); use Some to
+// set a field and Null to clear it.
+func (c *Client) UpdateKey(ctx context.Context, id string, p KeyPatch) (*KeyView, error) {
+	var k KeyView
+	return &k, c.do(ctx, http.MethodPatch, "/v1/keys/"+url.PathEscape(id), nil, p, &k)
+}
+
+// RotateKey issues a key in place of id; the old key keeps working for
+// grace (a Go duration such as "24h"; "0s" revokes it at once). The
+// answer is the new key, with its plaintext shown this once.
+func (c *Client) RotateKey(ctx context.Context, id, grace string) (*KeyView, error) {
+	var k KeyView
+	return &k, c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/rotate", nil, RotateRequest{Grace: grace}, &k)
+}
+
+// EnableKey lets a disabled key verify again.
+func (c *Client) EnableKey(ctx context.Context, id string) (*KeyView, error) {
+	var k KeyView
+	return &k, c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/enable", nil, nil, &k)
+}
+
+// DisableKey makes a key answer DISABLED until it is enabled again.
+func (c *Client) DisableKey(ctx context.Context, id string) (*KeyView, error) {
+	var k KeyView
+	return &k, c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/disable", nil, nil, &k)
+}
+
+// ImportKeys stores keys issued elsewhere, known by their SHA-256 hex, in
+// one call of at most admin.MaxImportBatch rows. Invalid rows are reported
+// by their index in req.Keys.
+func (c *Client) ImportKeys(ctx context.Context, req ImportRequest) (*admin.ImportResult, error) {
+	var r admin.ImportResult
+	return &r, c.do(ctx, http.MethodPost, "/v1/keys/import", nil, req, &r)
+}
+
+// UpdateAccount changes the fields set in p.
+func (c *Client) UpdateAccount(ctx context.Context, id string, p AccountPatch) (*keygate.Account, error) {
+	var a keygate.Account
+	return &a, c.do(ctx, http.MethodPatch, "/v1/accounts/"+url.PathEscape(id), nil, p, &a)
+}
+
+// Tier returns one tier.
+func (c *Client) Tier(ctx context.Context, name string) (*keygate.Tier, error) {
+	var t keygate.Tier
+	return &t, c.do(ctx, http.MethodGet, "/v1/tiers/"+url.PathEscape(name), nil, nil, &t)
+}
+
+// CreateTier creates a tier.
+func (c *Client) CreateTier(ctx context.Context, req TierRequest) (*keygate.Tier, error) {
+	var t keygate.Tier
+	return &t, c.do(ctx, http.MethodPost, "/v1/tiers", nil, req, &t)
+}
+
+// UpdateTier changes a tier's limits; the change applies to every key on
+// the tier at once.
+func (c *Client) UpdateTier(ctx context.Context, name string, p TierPatch) (*keygate.Tier, error) {
+	var t keygate.Tier
+	return &t, c.do(ctx, http.MethodPatch, "/v1/tiers/"+url.PathEscape(name), nil, p, &t)
+}
+
+// DeleteTier deletes a tier that no account or key uses.
+func (c *Client) DeleteTier(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/tiers/"+url.PathEscape(name), nil, nil, nil)
+}
+
+// Audit lists one page of audit events, newest first; q holds actor,
+// action, target_type, target_id, since, until, cursor, limit.
+func (c *Client) Audit(ctx context.Context, q url.Values) (*List[*keygate.AuditEvent], error) {
+	var l List[*keygate.AuditEvent]
+	return &l, c.do(ctx, http.MethodGet, "/v1/audit", q, nil, &l)
+}
+
+// CreateRootKey creates a root key; the answer's Plaintext is the key,
+// shown once.
+func (c *Client) CreateRootKey(ctx context.Context, req RootKeyRequest) (*RootKeyView, error) {
+	var r RootKeyView
+	return &r, c.do(ctx, http.MethodPost, "/v1/root-keys", nil, req, &r)
+}
+
+// RootKeys lists the root keys, revoked ones included.
+func (c *Client) RootKeys(ctx context.Context) ([]RootKeyView, error) {
+	var l List[RootKeyView]
+	if err := c.do(ctx, http.MethodGet, "/v1/root-keys", nil, nil, &l); err != nil {
+		return nil, err
+	}
+	return l.Data, nil
+}
+
+// RevokeRootKey revokes a root key at once.
+func (c *Client) RevokeRootKey(ctx context.Context, id string) (*RootKeyView, error) {
+	var r RootKeyView
+	return &r, c.do(ctx, http.MethodPost, "/v1/root-keys/"+url.PathEscape(id)+"/revoke", nil, nil, &r)
 }

@@ -49,7 +49,12 @@ type Store struct {
 	path   string
 	wdb    *sql.DB // exactly one connection; every transaction is BEGIN IMMEDIATE
 	rdb    *sql.DB // read-only connections
+	cdb    *sql.DB // one connection that checkpoints the WAL
 	closed atomic.Bool
+
+	checkpoint chan struct{} // a commit happened: the WAL may need a checkpoint
+	stop       chan struct{} // closed by Close
+	stopped    chan struct{} // closed when the checkpointer has returned
 
 	mu        sync.Mutex
 	listeners []func(keygate.Change)
@@ -95,6 +100,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// A bigger page cache keeps the key table's hash index in memory
 	// while large imports insert into it at random places.
 	wq.Add("_pragma", "cache_size(-65536)")
+	// The checkpointer goroutine copies the WAL into the database file
+	// on its own connection, so that a commit does not wait for that
+	// copy and its fsync. The write connection's own checkpoint, at a
+	// far higher threshold, only bounds the WAL should that goroutine
+	// fall behind.
+	wq.Add("_pragma", fmt.Sprint("wal_autocheckpoint(", fallbackCheckpointPages, ")"))
+	// After a checkpoint the WAL file is truncated to this size rather
+	// than left as large as a big import made it.
+	wq.Add("_pragma", "journal_size_limit(67108864)")
+	for _, p := range strings.Fields(os.Getenv("ZZ_PRAGMAS")) {
+		wq.Add("_pragma", p)
+	}
 	wq.Set("_txlock", "immediate")
 	wdb, err := sql.Open("sqlite", path+"?"+wq.Encode())
 	if err != nil {
@@ -123,10 +140,60 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	rdb.SetConnMaxLifetime(0)
 	rdb.SetConnMaxIdleTime(0)
 	s.rdb = rdb
+
+	cq := url.Values{}
+	cq.Add("_pragma", busy)
+	cq.Add("_pragma", "synchronous(FULL)")
+	cdb, err := sql.Open("sqlite", path+"?"+cq.Encode())
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlite: open %s: %w", path, err), wdb.Close(), rdb.Close())
+	}
+	cdb.SetMaxOpenConns(1)
+	cdb.SetMaxIdleConns(1)
+	cdb.SetConnMaxLifetime(0)
+	cdb.SetConnMaxIdleTime(0)
+	s.cdb = cdb
+	s.checkpoint = make(chan struct{}, 1)
+	s.stop = make(chan struct{})
+	s.stopped = make(chan struct{})
+	go s.checkpointer()
+
 	if err := s.Ping(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlite: open %s: %w", path, err), s.Close())
 	}
 	return s, nil
+}
+
+// fallbackCheckpointPages is the WAL size, in pages, at which a commit
+// checkpoints by itself: about 400 MB, reached only if the checkpointer
+// cannot keep up.
+const fallbackCheckpointPages = 100_000
+
+// checkpointer copies committed pages from the WAL into the database file
+// after writes, on its own connection, until Close. A PASSIVE checkpoint
+// never blocks the writer or the readers; it copies what it can and leaves
+// the rest for the next round. When it has copied everything, the next
+// write starts the WAL again from its beginning. A failed checkpoint needs
+// no handling: the next round retries it, and the write connection's own
+// checkpoint bounds the WAL meanwhile.
+func (s *Store) checkpointer() {
+	defer close(s.stopped)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.checkpoint:
+		}
+		s.cdb.Exec("PRAGMA wal_checkpoint(PASSIVE)") //nolint:errcheck // see above
+	}
+}
+
+// wroteWAL tells the checkpointer that a write committed.
+func (s *Store) wroteWAL() {
+	select {
+	case s.checkpoint <- struct{}{}:
+	default: // a checkpoint is already due
+	}
 }
 
 // Path returns the file the store was opened on.
@@ -140,6 +207,11 @@ func (s *Store) Close() error {
 		return nil
 	}
 	var errs []error
+	if s.cdb != nil {
+		close(s.stop)
+		<-s.stopped
+		errs = append(errs, s.cdb.Close())
+	}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
 	}
@@ -231,6 +303,7 @@ func (s *Store) write(ctx context.Context, op string, evs []*keygate.AuditEvent,
 	if err := tx.Commit(); err != nil {
 		return s.fail(op, err)
 	}
+	s.wroteWAL()
 	s.notify(changes)
 	return nil
 }

@@ -144,7 +144,7 @@ func subcommand(args []string, name, choices string) (string, []string, error) {
 }
 
 func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, args, err := subcommand(args, "accounts", "create, list, show")
+	sub, args, err := subcommand(args, "accounts", "create, list, show, update")
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fs.StringVar(&req.Name, "name", "", "account `NAME` (required)")
 		fs.StringVar(&req.Email, "email", "", "contact `EMAIL` (required)")
 		fs.StringVar(&req.Tier, "tier", "", "`TIER` (default: the server's default tier)")
-		if _, err := parseArgs(fs, args); err != nil {
+		if _, err := parseCmd(fs, args); err != nil {
 			return err
 		}
 		if req.Name == "" || req.Email == "" {
@@ -181,7 +181,7 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		tier := fs.String("tier", "", "only accounts on this `TIER`")
 		limit := fs.Int("limit", 0, "at most `N` accounts (default 50)")
 		cursor := fs.String("cursor", "", "continue after this `CURSOR` (from the previous page)")
-		if _, err := parseArgs(fs, args); err != nil {
+		if _, err := parseCmd(fs, args); err != nil {
 			return err
 		}
 		setQuery(q, "email", *email, "tier", *tier, "cursor", *cursor)
@@ -203,8 +203,10 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		return nextPage(stderr, l.NextCursor)
+	case "update":
+		return accountsUpdate(ctx, &o, fs, args, stdout)
 	case "show":
-		pos, err := parseArgs(fs, args)
+		pos, err := parseCmd(fs, args)
 		if err != nil {
 			return err
 		}
@@ -224,7 +226,7 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		return accountTable(stdout, []*keygate.Account{a})
 	}
-	return fmt.Errorf("%w: unknown subcommand \"accounts %s\": use create, list or show", errUsage, sub)
+	return fmt.Errorf("%w: unknown subcommand \"accounts %s\": use create, list, show or update", errUsage, sub)
 }
 
 func setQuery(q url.Values, kv ...string) {
@@ -261,7 +263,7 @@ func keyTable(w io.Writer, ks []api.KeyView) error {
 }
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, args, err := subcommand(args, "keys", "create, list, show, revoke")
+	sub, args, err := subcommand(args, "keys", "create, list, show, update, rotate, enable, disable, revoke")
 	if err != nil {
 		return err
 	}
@@ -281,7 +283,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Var(&ips, "ip", "an allowed client `CIDR` (repeatable, or comma-separated)")
 		fs.StringVar(&expires, "expires", "", "expiry: an RFC 3339 `TIME` or a duration from now such as 720h")
 		fs.StringVar(&meta, "meta", "", "metadata as a JSON `OBJECT`")
-		if _, err := parseArgs(fs, args); err != nil {
+		if _, err := parseCmd(fs, args); err != nil {
 			return err
 		}
 		if req.AccountID == "" {
@@ -325,7 +327,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		status := fs.String("status", "", "only keys with this `STATUS`: active, revoked, expired, disabled")
 		limit := fs.Int("limit", 0, "at most `N` keys (default 50)")
 		cursor := fs.String("cursor", "", "continue after this `CURSOR` (from the previous page)")
-		if _, err := parseArgs(fs, args); err != nil {
+		if _, err := parseCmd(fs, args); err != nil {
 			return err
 		}
 		setQuery(q, "account_id", *account, "tier", *tier, "env", *env, "status", *status, "cursor", *cursor)
@@ -347,17 +349,24 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		return nextPage(stderr, l.NextCursor)
+	case "rotate":
+		return keysRotate(ctx, &o, fs, args, stdout)
+	case "enable", "disable":
+		return keysSetEnabled(ctx, &o, fs, sub, args, stdout)
+	case "update":
+		return keysUpdate(ctx, &o, fs, args, stdout)
 	case "show", "revoke":
 		reason := ""
 		if sub == "revoke" {
 			fs.StringVar(&reason, "reason", "", "why the key is revoked (recorded in the audit log)")
 		}
-		pos, err := parseArgs(fs, args)
+		pos, err := parseCmd(fs, args)
 		if err != nil {
 			return err
 		}
-		if len(pos) != 1 {
-			return fmt.Errorf("%w: keys %s needs one key ID (key_…)", errUsage, sub)
+		id, err := keyID(sub, pos)
+		if err != nil {
+			return err
 		}
 		c, err := o.client()
 		if err != nil {
@@ -365,9 +374,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		var k *api.KeyView
 		if sub == "show" {
-			k, err = c.Key(ctx, pos[0])
+			k, err = c.Key(ctx, id)
 		} else {
-			k, err = c.RevokeKey(ctx, pos[0], reason)
+			k, err = c.RevokeKey(ctx, id, reason)
 		}
 		if err != nil {
 			return o.explain(err)
@@ -377,7 +386,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return keyTable(stdout, []api.KeyView{*k})
 	}
-	return fmt.Errorf("%w: unknown subcommand \"keys %s\": use create, list, show or revoke", errUsage, sub)
+	return fmt.Errorf("%w: unknown subcommand \"keys %s\": use create, list, show, update, rotate, enable, disable or revoke", errUsage, sub)
 }
 
 func parseExpiry(s string) (time.Time, error) {
@@ -395,17 +404,25 @@ func parseExpiry(s string) (time.Time, error) {
 }
 
 func runTiers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, args, err := subcommand(args, "tiers", "list")
+	sub, args, err := subcommand(args, "tiers", "list, show, create, update, delete")
 	if err != nil {
 		return err
 	}
 	var o cliOpts
 	fs := newFlagSet("tiers "+sub, stderr)
 	o.flags(fs)
-	if sub != "list" {
-		return fmt.Errorf("%w: unknown subcommand \"tiers %s\": use list", errUsage, sub)
+	switch sub {
+	case "create":
+		return tiersCreate(ctx, &o, fs, args, stdout)
+	case "update":
+		return tiersUpdate(ctx, &o, fs, args, stdout)
+	case "show", "delete":
+		return tiersShowDelete(ctx, &o, fs, sub, args, stdout)
+	case "list":
+	default:
+		return fmt.Errorf("%w: unknown subcommand \"tiers %s\": use list, show, create, update or delete", errUsage, sub)
 	}
-	if _, err := parseArgs(fs, args); err != nil {
+	if _, err := parseCmd(fs, args); err != nil {
 		return err
 	}
 	c, err := o.client()
@@ -419,9 +436,5 @@ func runTiers(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if o.json {
 		return printJSON(stdout, ts)
 	}
-	rows := make([][]string, len(ts))
-	for i, t := range ts {
-		rows[i] = []string{t.Name, strconv.FormatInt(t.QuotaPerDay, 10), strconv.FormatFloat(t.RatePerSecond, 'f', -1, 64), strconv.FormatInt(t.Burst, 10)}
-	}
-	return table(stdout, "NAME\tQUOTA/DAY\tRATE/S\tBURST", rows)
+	return tierTable(stdout, ts)
 }

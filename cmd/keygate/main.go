@@ -1,9 +1,12 @@
 // Command keygate runs the keygate server and administers a running one.
 //
 //	keygate serve [flags]          run the server (embedded SQLite by default)
-//	keygate accounts create|list   manage accounts
-//	keygate keys create|list|show|revoke
-//	keygate tiers list
+//	keygate accounts create|list|show|update
+//	keygate keys create|list|show|update|rotate|enable|disable|revoke
+//	keygate tiers list|show|create|update|delete
+//	keygate audit [filters]
+//	keygate root-keys create|list|revoke
+//	keygate import FILE            import legacy keys by SHA-256 hash
 //	keygate version
 //
 // The admin commands talk to a running server at KEYGATE_URL with the root
@@ -32,11 +35,21 @@ func main() {
 const usage = `keygate — API keys for your HTTP API.
 
 Usage:
-  keygate serve [flags]                 run the server (see keygate serve -h)
-  keygate accounts create|list|show     manage accounts
-  keygate keys create|list|show|revoke  manage API keys
-  keygate tiers list                    list usage tiers
-  keygate version                       print the version
+  keygate serve [flags]                  run the server (see keygate serve -h)
+  keygate accounts create|list|show|update
+                                         manage accounts
+  keygate keys create|list|show|update|rotate|enable|disable|revoke
+                                         manage API keys
+  keygate tiers list|show|create|update|delete
+                                         manage usage tiers
+  keygate audit [--action A] [--target ID] [--since 24h] …
+                                         read the audit log
+  keygate root-keys create|list|revoke   manage admin credentials
+  keygate import FILE [--format csv|jsonl] [--on-error skip|stop]
+                                         import keys issued elsewhere, by hash
+  keygate version                        print the version
+
+Each command takes -h for its flags.
 
 Admin commands talk to a running server: set KEYGATE_URL (default
 http://127.0.0.1:8080) and KEYGATE_ROOT_KEY (the root key printed at first
@@ -62,6 +75,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runKeys(ctx, args[1:], stdout, stderr)
 	case "tiers", "tier":
 		err = runTiers(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = runAudit(ctx, args[1:], stdout, stderr)
+	case "root-keys", "root-key":
+		err = runRootKeys(ctx, args[1:], stdout, stderr)
+	case "import":
+		err = runImport(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		err = runVersion(stdout)
 	case "help", "-h", "--help":

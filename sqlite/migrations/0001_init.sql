@@ -49,7 +49,7 @@ CREATE TABLE keys (
 	created_at      INTEGER NOT NULL,
 	updated_at      INTEGER NOT NULL,
 	last_used_at    INTEGER
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 -- Listing an account's keys, page by page, and the account foreign key.
 CREATE INDEX keys_account ON keys (account_id, id);
