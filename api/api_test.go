@@ -12,12 +12,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/admin"
 	"github.com/keygate/keygate/api"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/engine"
+	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/quota"
 	"github.com/keygate/keygate/sqlite"
 )
@@ -48,7 +50,7 @@ type testServer struct {
 	store   *sqlite.Store
 }
 
-func newServer(t *testing.T) *testServer {
+func newServer(t testing.TB) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keygate.db"))
@@ -68,14 +70,20 @@ func newServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &api.Server{Engine: eng, Admin: adm, Store: store, Logger: log, OpenRegistration: true}
+	usage := engine.NewUsageBuffer(store, engine.UsageOptions{FlushInterval: 50 * time.Millisecond, Logger: log})
+	runCtx, stopUsage := context.WithCancel(context.Background())
+	usageDone := make(chan struct{})
+	go func() { usage.Run(runCtx); close(usageDone) }()
+	t.Cleanup(func() { stopUsage(); <-usageDone })
+	mets := metrics.New(metrics.Sources{UsageDepth: usage.Depth, UsageDropped: usage.Dropped})
+	srv := &api.Server{Engine: eng, Admin: adm, Store: store, UsageStore: store, Usage: usage, Metrics: mets, Logger: log, OpenRegistration: true}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return &testServer{Server: ts, api: srv, rootKey: root, logs: logs, store: store}
 }
 
 // call sends a request and decodes a JSON answer into out (when not nil).
-func (ts *testServer) call(t *testing.T, method, path string, hdr map[string]string, body string, out any) *http.Response {
+func (ts *testServer) call(t testing.TB, method, path string, hdr map[string]string, body string, out any) *http.Response {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {

@@ -1,0 +1,150 @@
+package keyauth
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate"
+)
+
+func TestClientIP(t *testing.T) {
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	tests := []struct {
+		name    string
+		remote  string
+		xff     []string
+		trusted []netip.Prefix
+		want    string
+	}{
+		{"peer by default", "203.0.113.5:4000", nil, nil, "203.0.113.5"},
+		{"XFF ignored without trusted proxies", "10.0.0.1:4000", []string{"198.51.100.1"}, nil, "10.0.0.1"},
+		{"XFF ignored from an untrusted peer", "203.0.113.5:4000", []string{"198.51.100.1"}, proxies, "203.0.113.5"},
+		{"XFF believed from a trusted proxy", "10.0.0.1:4000", []string{"198.51.100.1"}, proxies, "198.51.100.1"},
+		{"rightmost untrusted hop wins", "10.0.0.1:4000", []string{"1.1.1.1, 198.51.100.1, 10.0.0.2"}, proxies, "198.51.100.1"},
+		{"several XFF headers", "10.0.0.1:4000", []string{"1.1.1.1", "198.51.100.9"}, proxies, "198.51.100.9"},
+		{"garbled chain falls back to the peer", "10.0.0.1:4000", []string{"not-an-ip"}, proxies, "10.0.0.1"},
+		{"only proxies in the chain", "10.0.0.1:4000", []string{"10.0.0.3"}, proxies, "10.0.0.1"},
+		{"IPv6 peer", "[2001:db8::1]:4000", nil, nil, "2001:db8::1"},
+		{"IPv4-mapped peer", "[::ffff:203.0.113.7]:4000", nil, nil, "203.0.113.7"},
+		{"IPv6 proxy", "[fd00::1]:4000", []string{"2001:db8::9"}, proxies, "2001:db8::9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.remote
+			for _, v := range tt.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := ClientIP(r, tt.trusted); got != netip.MustParseAddr(tt.want) {
+				t.Fatalf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestKey(t *testing.T) {
+	tests := []struct {
+		name, target string
+		hdr          map[string]string
+		key          string
+		inQuery      bool
+	}{
+		{"X-API-Key", "/", map[string]string{"X-API-Key": " kg_live_x "}, "kg_live_x", false},
+		{"bearer", "/", map[string]string{"Authorization": "Bearer kg_live_y"}, "kg_live_y", false},
+		{"bearer any case", "/", map[string]string{"Authorization": "bearer kg_live_y"}, "kg_live_y", false},
+		{"X-API-Key wins", "/", map[string]string{"X-API-Key": "a", "Authorization": "Bearer b"}, "a", false},
+		{"basic auth is not a key", "/", map[string]string{"Authorization": "Basic Zm9vOmJhcg=="}, "", false},
+		{"none", "/", nil, "", false},
+		{"api_key in query", "/?api_key=kg_live_z", nil, "", true},
+		{"key in query even with a header", "/?key=x", map[string]string{"X-API-Key": "a"}, "", true},
+		{"other query is fine", "/?city=Oslo", map[string]string{"X-API-Key": "a"}, "a", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", tt.target, nil)
+			for k, v := range tt.hdr {
+				r.Header.Set(k, v)
+			}
+			key, inQuery := Key(r)
+			if key != tt.key || inQuery != tt.inQuery {
+				t.Fatalf("got %q, %v; want %q, %v", key, inQuery, tt.key, tt.inQuery)
+			}
+		})
+	}
+}
+
+func TestRateLimitHeaders(t *testing.T) {
+	tests := []struct {
+		name           string
+		l              keygate.LimitResult
+		policy, fields string
+	}{
+		{"free tier", keygate.LimitResult{QuotaLimit: 1000, QuotaRemaining: 998, QuotaReset: 51234 * time.Second, RateLimit: 10, RateRemaining: 9, RateReset: 200 * time.Millisecond, RatePerSecond: 5},
+			`"day";q=1000;w=86400, "sec";q=5;w=1`, `"day";r=998;t=51234, "sec";r=9;t=1`},
+		{"slow rate", keygate.LimitResult{QuotaLimit: 10, QuotaRemaining: 0, QuotaReset: 1500 * time.Millisecond, RateLimit: 1, RatePerSecond: 0.5},
+			`"day";q=10;w=86400, "sec";q=1;w=2`, `"day";r=0;t=2, "sec";r=0;t=0`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			SetRateLimitHeaders(h, &keygate.Verification{Limits: tt.l, HasLimits: true})
+			if got := h.Get("RateLimit-Policy"); got != tt.policy {
+				t.Errorf("RateLimit-Policy: got %q, want %q", got, tt.policy)
+			}
+			if got := h.Get("RateLimit"); got != tt.fields {
+				t.Errorf("RateLimit: got %q, want %q", got, tt.fields)
+			}
+		})
+	}
+	h := http.Header{}
+	SetRateLimitHeaders(h, &keygate.Verification{Outcome: keygate.OutcomeNotFound})
+	if len(h) != 0 {
+		t.Errorf("no limits known: got headers %v, want none", h)
+	}
+}
+
+type fixedVerifier keygate.Verification
+
+func (f fixedVerifier) Verify(context.Context, keygate.VerifyRequest) keygate.Verification {
+	return keygate.Verification(f)
+}
+
+func TestMiddlewareRecordsUsage(t *testing.T) {
+	k := &keygate.Key{ID: "key_1", AccountID: "acc_1"}
+	var events []keygate.UsageEvent
+	mw := New(fixedVerifier{Outcome: keygate.OutcomeValid, Key: k}, Options{Record: func(ev keygate.UsageEvent) { events = append(events, ev) }})
+	mux := http.NewServeMux()
+	mux.Handle("GET /items/{id}", mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v, ok := FromContext(r.Context()); !ok || v.Key.ID != "key_1" {
+			t.Error("the handler did not get the verification")
+		}
+		w.WriteHeader(http.StatusTeapot)
+	})))
+	r := httptest.NewRequest("GET", "/items/42", nil)
+	r.Header.Set("X-API-Key", "kg_live_whatever")
+	mux.ServeHTTP(httptest.NewRecorder(), r)
+
+	refuse := New(fixedVerifier{Outcome: keygate.OutcomeRevoked, Key: k}, Options{Record: func(ev keygate.UsageEvent) { events = append(events, ev) }})
+	rec := httptest.NewRecorder()
+	refuse(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+	var p struct{ Code string }
+	json.Unmarshal(rec.Body.Bytes(), &p)
+	if rec.Code != 401 || p.Code != "REVOKED" {
+		t.Fatalf("refusal: got %d %q", rec.Code, p.Code)
+	}
+
+	if len(events) != 2 {
+		t.Fatalf("got %d events, want 2", len(events))
+	}
+	if e := events[0]; e.KeyID != "key_1" || e.AccountID != "acc_1" || e.Route != "/items/{id}" || e.Method != "GET" || e.Status != http.StatusTeapot || e.Outcome != keygate.OutcomeValid || !e.IP.IsValid() {
+		t.Errorf("valid request's event: got %+v", e)
+	}
+	if e := events[1]; e.Status != 401 || e.Outcome != keygate.OutcomeRevoked {
+		t.Errorf("refused request's event: got %+v", e)
+	}
+}
