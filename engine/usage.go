@@ -186,11 +186,13 @@ func (b *UsageBuffer) Run(ctx context.Context) {
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
 	b.prune(ctx)
-	var batch []keygate.UsageEvent
+	// buf is reused from flush to flush; failed holds the events of a
+	// failed write (a part of buf) to go first in the next one.
+	var buf, failed []keygate.UsageEvent
 	for {
 		select {
 		case <-ctx.Done():
-			b.final(append(batch, b.collect(nil)...))
+			b.final(b.collect(append(buf[:0], failed...)))
 			return
 		case <-tick.C:
 		case <-b.kick:
@@ -198,7 +200,11 @@ func (b *UsageBuffer) Run(ctx context.Context) {
 			b.prune(ctx)
 			continue
 		}
-		batch = b.write(ctx, b.collect(batch))
+		buf = b.collect(append(buf[:0], failed...))
+		failed = b.write(ctx, buf)
+		if failed == nil {
+			clear(buf) // drop the strings for the GC; keep the capacity
+		}
 	}
 }
 
