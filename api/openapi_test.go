@@ -812,6 +812,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"AuditEventList", List[*keygate.AuditEvent]{}, true, nil},
 		{"RootKey", RootKeyView{}, true, nil},
 		{"RootKeyList", List[RootKeyView]{}, true, []string{"next_cursor"}},
+		{"UsageResponse", UsageResponse{}, true, nil},
+		{"UsageBucket", keygate.UsageBucket{}, true, nil},
 		{"RegisterRequest", RegisterRequest{}, false, nil},
 		{"VerifyRequest", VerifyRequest{}, false, nil},
 		{"CreateAccountRequest", AccountRequest{}, false, nil},

@@ -1,0 +1,70 @@
+package api_test
+
+import (
+	"encoding/csv"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/api"
+)
+
+func TestUsageAPI(t *testing.T) {
+	ts := newServer(t)
+	acct := ts.account(t, "")
+	k := ts.newKey(t, `{"account_id":"`+acct+`","scopes":["weather:read"]}`)
+	for range 3 {
+		ts.weather(t, k.Plaintext)
+	}
+	ts.call(t, "POST", "/v1/keys/"+k.ID+"/disable", ts.root(), "", nil)
+	ts.weather(t, k.Plaintext)
+
+	var u api.UsageResponse
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ts.call(t, "GET", "/v1/usage?granularity=hour&key_id="+k.ID, ts.root(), "", &u)
+		if len(u.Data) == 1 && u.Data[0].Total == 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // the usage buffer writes every 50ms here
+	}
+	if len(u.Data) != 1 || u.Data[0].Total != 4 || u.Data[0].Counts["valid"] != 3 || u.Data[0].Counts["disabled"] != 1 || u.Granularity != "hour" {
+		t.Fatalf("usage of the key: got %+v", u)
+	}
+	var byAccount api.UsageResponse
+	ts.call(t, "GET", "/v1/usage?account_id="+acct, ts.root(), "", &byAccount)
+	if len(byAccount.Data) != 1 || byAccount.Data[0].Total != 4 || byAccount.Granularity != "day" {
+		t.Fatalf("daily usage of the account: got %+v", byAccount)
+	}
+
+	var rec api.KeyView
+	ts.call(t, "GET", "/v1/keys/"+k.ID, ts.root(), "", &rec)
+	if rec.LastUsedAt == nil {
+		t.Fatal("last_used_at not set")
+	}
+
+	req, _ := http.NewRequest("GET", ts.URL+"/v1/usage?format=csv&key_id="+k.ID, nil)
+	req.Header.Set("Authorization", "Bearer "+ts.rootKey)
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	rows, err := csv.NewReader(strings.NewReader(string(body))).ReadAll()
+	if err != nil || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" {
+		t.Fatalf("CSV: %v, %q", err, resp.Header.Get("Content-Type"))
+	}
+	if len(rows) != 2 || rows[0][0] != "start" || rows[0][1] != "total" || rows[0][2] != "valid" || rows[1][1] != "4" || rows[1][2] != "3" {
+		t.Fatalf("CSV rows: got %v", rows)
+	}
+
+	for _, q := range []string{"granularity=week", "format=xml", "from=yesterday", "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "granularity=hour&from=2025-01-01T00:00:00Z&to=2026-01-01T00:00:00Z"} {
+		var p problemBody
+		if resp := ts.call(t, "GET", "/v1/usage?"+q, ts.root(), "", &p); resp.StatusCode != 400 || p.Code != "INVALID_REQUEST" {
+			t.Errorf("GET /v1/usage?%s: got %d %+v, want 400", q, resp.StatusCode, p)
+		}
+	}
+}
