@@ -367,49 +367,59 @@ func (e *Engine) verify(req keygate.VerifyRequest, now time.Time) keygate.Verifi
 // lookup finds the presented key in the index. When it is not found it
 // returns ok false and the verdict to give.
 func (e *Engine) lookup(presented string) (*entry, keygate.Verification, bool) {
-	var ent *entry
-	if _, err := apikey.Parse(presented); err == nil {
-		sum := e.hasher.Sum(presented)
-		e.mu.RLock()
-		ent = e.keys[sum]
-		e.mu.RUnlock()
-		if ent != nil && ent.legacy && e.hasher.Peppered() {
-			ent = nil // a peppered hash can only match a keygate-hashed key
-		}
-	} else if e.legacyKeys.Load() == 0 || !plausibleLegacy(presented) {
+	legacy := e.legacyKeys.Load() > 0
+	_, perr := apikey.Parse(presented)
+	if perr != nil && (!legacy || !plausibleLegacy(presented)) {
 		return nil, keygate.Verification{Outcome: keygate.OutcomeMalformed}, false
 	}
-	if ent == nil && e.legacyKeys.Load() > 0 {
-		sum := sha256.Sum256([]byte(presented))
-		e.mu.RLock()
-		ent = e.keys[sum]
-		e.mu.RUnlock()
-		if ent != nil && !ent.legacy {
-			ent = nil
+	// Imported keys are stored by plain SHA-256. Without a pepper that is
+	// the hash a keygate key has too, so one lookup serves both; with one,
+	// or for a key that is not in keygate's format, the plain hash is
+	// looked up as well.
+	peppered := e.hasher.Peppered()
+	var sum, plain [32]byte
+	if perr == nil {
+		sum = e.hasher.Sum(presented)
+	}
+	tryPlain := legacy && (perr != nil || peppered)
+	if tryPlain {
+		plain = sha256.Sum256([]byte(presented))
+	}
+
+	var v keygate.Verification
+	e.mu.RLock()
+	var ent *entry
+	if c := e.keys[sum]; perr == nil && c != nil && !(c.legacy && peppered) {
+		ent = c
+	}
+	if c := e.keys[plain]; ent == nil && tryPlain && c != nil && c.legacy {
+		ent = c
+	}
+	if ent != nil {
+		v.Key = ent.key
+		v.Account = e.accounts[ent.account]
+		tier := ent.key.Tier
+		if tier == "" && v.Account != nil {
+			tier = v.Account.Tier
+		}
+		if v.Tier = e.tiers[tier]; v.Tier == nil {
+			v.Tier = e.tiers[keygate.TierFree]
 		}
 	}
+	e.mu.RUnlock()
+
 	if ent == nil {
 		return nil, keygate.Verification{Outcome: keygate.OutcomeNotFound}, false
 	}
-	v := keygate.Verification{Key: ent.key}
-	e.mu.RLock()
-	v.Account = e.accounts[ent.account]
-	tier := ent.key.Tier
-	if tier == "" && v.Account != nil {
-		tier = v.Account.Tier
-	}
-	v.Tier = e.tiers[tier]
-	if v.Tier == nil {
-		v.Tier = e.tiers[keygate.TierFree]
-	}
-	e.mu.RUnlock()
 	if v.Tier == nil {
 		// Only possible if the store lost its built-in tiers; fail closed
-		// rather than serve without limits.
-		v.Tier = keygate.DefaultTiers(time.Time{})[0]
+		// with the free tier's limits rather than serve without limits.
+		v.Tier = fallbackTier
 	}
 	return ent, v, true
 }
+
+var fallbackTier = keygate.DefaultTiers(time.Time{})[0]
 
 // plausibleLegacy reports whether s could be an imported key: printable
 // ASCII of a sane length. It keeps arbitrary junk from being hashed.

@@ -286,3 +286,44 @@ func BenchmarkVerify(b *testing.B) { benchmarkVerify(b, false) }
 // BenchmarkVerifyLimited is BenchmarkVerify with the rate limit and daily
 // quota enforced; the two are compared in docs/BENCHMARKS.md.
 func BenchmarkVerifyLimited(b *testing.B) { benchmarkVerify(b, true) }
+
+func TestImportedKeysWithAPepper(t *testing.T) {
+	for _, pepper := range []string{"", "pepper-for-tests"} {
+		t.Run("pepper="+pepper, func(t *testing.T) {
+			f := newFixture(t, false)
+			if pepper != "" {
+				f.hasher = apikey.NewHasher([]byte(pepper))
+				f.open(t, false)
+			}
+			ctx := context.Background()
+			legacy := "doda_Zm9vYmFyYmF6cXV4LWxlZ2FjeS1rZXktMTIzNDU2Nzg5MA"
+			// A key in keygate's own format, issued by another install and
+			// imported by its plain SHA-256, must verify too.
+			foreign, err := apikey.Generate("other", keygate.EnvLive)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []*keygate.Key
+			for _, raw := range []string{legacy, foreign} {
+				now := f.clock.Now()
+				keys = append(keys, &keygate.Key{ID: keygate.NewID(keygate.PrefixKey, now), AccountID: f.account.ID, Env: keygate.EnvLive,
+					Hash: apikey.SHA256Hex(raw), HashAlg: keygate.HashSHA256, Enabled: true, Scopes: []string{}, CreatedAt: now, UpdatedAt: now})
+			}
+			if n, err := f.store.ImportKeys(ctx, keys); err != nil || n != 2 {
+				t.Fatalf("ImportKeys: %d, %v", n, err)
+			}
+			for _, raw := range []string{legacy, foreign} {
+				if got := f.verify(raw).Outcome; got != keygate.OutcomeValid {
+					t.Errorf("imported %.12s…: got %s, want VALID", raw, got)
+				}
+			}
+			if got := f.verify(legacy[:len(legacy)-1] + "x").Outcome; got != keygate.OutcomeNotFound {
+				t.Errorf("mistyped imported key: got %s, want NOT_FOUND", got)
+			}
+			_, own := f.key(t, nil)
+			if got := f.verify(own).Outcome; got != keygate.OutcomeValid {
+				t.Errorf("own key beside imported ones: got %s, want VALID", got)
+			}
+		})
+	}
+}
