@@ -283,12 +283,25 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Var(&ips, "ip", "an allowed client `CIDR` (repeatable, or comma-separated)")
 		fs.StringVar(&expires, "expires", "", "expiry: an RFC 3339 `TIME` or a duration from now such as 720h")
 		fs.StringVar(&meta, "meta", "", "metadata as a JSON `OBJECT`")
+		quota := fs.Int64("quota", 0, "override the tier's requests per UTC day with `N`")
+		rate := fs.Float64("rate", 0, "override the tier's sustained requests per second with `R`")
+		burst := fs.Int64("burst", 0, "override the tier's burst with `B`")
 		if _, err := parseCmd(fs, args); err != nil {
 			return err
 		}
 		if req.AccountID == "" {
 			return fmt.Errorf("%w: keys create needs --account (see keygate accounts list)", errUsage)
 		}
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "quota":
+				req.QuotaPerDay = quota
+			case "rate":
+				req.RatePerSecond = rate
+			case "burst":
+				req.Burst = burst
+			}
+		})
 		req.Env, req.Scopes, req.IPAllow = keygate.Env(env), scopes, ips
 		if expires != "" {
 			t, err := parseExpiry(expires)

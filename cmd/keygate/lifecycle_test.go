@@ -575,3 +575,26 @@ func compact(raw json.RawMessage) string {
 
 // regexpKey finds a plaintext API key in CLI output.
 var regexpKey = regexp.MustCompile(`kg_live_[0-9A-Za-z]{20,}`)
+
+func TestKeysCreateWithOverrides(t *testing.T) {
+	s := startServer(t, "--db", filepath.Join(t.TempDir(), "keygate.db"))
+	root := rootKeyRE.FindString(s.stdout.String())
+	var acct struct{ ID string }
+	cliJSON(t, s, root, &acct, "accounts", "create", "--name", "O", "--email", "o@example.com")
+	var k struct {
+		QuotaPerDay   *int64   `json:"quota_per_day"`
+		RatePerSecond *float64 `json:"rate_per_second"`
+		Burst         *int64   `json:"burst"`
+		Key           string   `json:"key"`
+	}
+	cliJSON(t, s, root, &k, "keys", "create", "--account", acct.ID, "--quota", "2", "--rate", "0.5", "--burst", "3")
+	if k.QuotaPerDay == nil || *k.QuotaPerDay != 2 || k.RatePerSecond == nil || *k.RatePerSecond != 0.5 || k.Burst == nil || *k.Burst != 3 {
+		t.Fatalf("overrides: got %+v", k)
+	}
+	wantWeather(t, s, k.Key, 200, "")
+	wantWeather(t, s, k.Key, 200, "")
+	wantWeather(t, s, k.Key, 429, "QUOTA_EXCEEDED")
+	if _, stderr, code := cli(t, s, root, "keys", "create", "--account", acct.ID, "--quota", "0"); code != 1 || !strings.Contains(stderr, "quota_per_day must be between") {
+		t.Fatalf("--quota 0: exit %d, %q", code, stderr)
+	}
+}
