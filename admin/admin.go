@@ -7,6 +7,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -33,6 +34,11 @@ type Service struct {
 	DefaultTier string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// keyMu serializes the read-modify-write of keys (update, revoke,
+	// rotate) in this process, so that a PATCH racing a revocation cannot
+	// write back the key as it was before the revocation.
+	keyMu sync.Mutex
 }
 
 func (s *Service) now() time.Time {
@@ -178,6 +184,8 @@ func (s *Service) RevokeKey(ctx context.Context, actor, id, reason string) (*key
 	if len(reason) > 500 {
 		return nil, keygate.Errorf(keygate.EINVALID, "reason must be at most 500 characters.")
 	}
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
 	k, err := s.Store.Key(ctx, id)
 	if err != nil {
 		return nil, err

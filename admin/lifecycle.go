@@ -20,6 +20,8 @@ const MaxGrace = 30 * 24 * time.Hour
 // final and cannot be changed. Changing only Enabled is audited as
 // key.enabled or key.disabled.
 func (s *Service) UpdateKey(ctx context.Context, actor, id string, change func(*keygate.Key)) (*keygate.Key, error) {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
 	old, err := s.Store.Key(ctx, id)
 	if err != nil {
 		return nil, err
@@ -109,6 +111,8 @@ func (s *Service) RotateKey(ctx context.Context, actor, id string, grace time.Du
 	if grace < 0 || grace > MaxGrace {
 		return nil, "", keygate.Errorf(keygate.EINVALID, "grace must be between 0s and %s, as a Go duration such as \"24h\".", MaxGrace)
 	}
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
 	old, err := s.Store.Key(ctx, id)
 	if err != nil {
 		return nil, "", err

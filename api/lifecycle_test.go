@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/keygate/keygate"
@@ -289,5 +290,29 @@ func TestImportLegacyKeys(t *testing.T) {
 	}
 	if _, outcome, _ := ts.weather(t, "short"); outcome != "MALFORMED" {
 		t.Fatalf("junk: got %s, want MALFORMED", outcome)
+	}
+}
+
+func TestRevokeIsNotUndoneByConcurrentPatches(t *testing.T) {
+	ts := newServer(t)
+	acct := ts.account(t, "")
+	for round := range 5 {
+		k := ts.newKey(t, `{"account_id":"`+acct+`"}`)
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				ts.call(t, "PATCH", "/v1/keys/"+k.ID, ts.root(), fmt.Sprintf(`{"name":"n%d"}`, i), nil)
+			})
+		}
+		wg.Go(func() { ts.call(t, "POST", "/v1/keys/"+k.ID+"/revoke", ts.root(), "", nil) })
+		wg.Wait()
+		var got api.KeyView
+		ts.call(t, "GET", "/v1/keys/"+k.ID, ts.root(), "", &got)
+		if got.Status != "revoked" {
+			t.Fatalf("round %d: a PATCH undid the revocation: status %s", round, got.Status)
+		}
+		if code, outcome, _ := ts.weather(t, k.Plaintext); code != 401 || outcome != "REVOKED" {
+			t.Fatalf("round %d: got %d %s, want 401 REVOKED", round, code, outcome)
+		}
 	}
 }

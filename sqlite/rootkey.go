@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -22,8 +23,14 @@ func (s *Store) CreateRootKey(ctx context.Context, r *keygate.RootKey, ev ...*ke
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = now
 	}
-	if r.Hash == "" {
-		return keygate.Errorf(keygate.EINVALID, "Root key %s has no hash.", r.ID)
+	hash, ok := canonicalHash(r.Hash)
+	if !ok {
+		return badHash("Root key", r.ID)
+	}
+	r.Hash = hash
+	hashBlob, err := hashBytes(hash)
+	if err != nil {
+		return s.fail("create root key", err)
 	}
 	perms, err := encodeList(r.Permissions)
 	if err != nil {
@@ -31,7 +38,7 @@ func (s *Store) CreateRootKey(ctx context.Context, r *keygate.RootKey, ev ...*ke
 	}
 	return s.write(ctx, "create root key", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
 		_, err := tx.ExecContext(ctx, `INSERT INTO root_keys (`+rootKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, r.Name, r.Start, r.Last4, r.Hash, perms, millis(r.CreatedAt), nullMillis(r.RevokedAt))
+			r.ID, r.Name, r.Start, r.Last4, hashBlob, perms, millis(r.CreatedAt), nullMillis(r.RevokedAt))
 		switch {
 		case uniqueViolation(err, "root_keys.hash"):
 			return nil, &keygate.Error{Code: keygate.ECONFLICT, Err: err,
@@ -109,11 +116,13 @@ func (s *Store) RootKeys(ctx context.Context) ([]*keygate.RootKey, error) {
 func scanRootKey(sc scanner) (*keygate.RootKey, error) {
 	var r keygate.RootKey
 	var perms string
+	var hash []byte
 	var created int64
 	var revoked sql.NullInt64
-	if err := sc.Scan(&r.ID, &r.Name, &r.Start, &r.Last4, &r.Hash, &perms, &created, &revoked); err != nil {
+	if err := sc.Scan(&r.ID, &r.Name, &r.Start, &r.Last4, &hash, &perms, &created, &revoked); err != nil {
 		return nil, err
 	}
+	r.Hash = hex.EncodeToString(hash)
 	var err error
 	if r.Permissions, err = decodeList(perms); err != nil {
 		return nil, fmt.Errorf("root key %s: permissions: %w", r.ID, err)

@@ -2,18 +2,22 @@
 // pure-Go driver modernc.org/sqlite. It is keygate's embedded default: one
 // file in WAL mode, no other process needed.
 //
-// A Store holds two connection pools on the same file: a single write
-// connection, whose transactions all begin with BEGIN IMMEDIATE, and a pool
-// of read-only connections. Writers queue for the one connection inside the
-// process instead of contending for SQLite's lock, so they never fail with
-// SQLITE_BUSY among themselves; readers never wait for writers, because WAL
-// lets them read the last committed state while a write is in progress.
+// A Store holds three connection pools on the same file: a single write
+// connection, whose transactions all begin with BEGIN IMMEDIATE; a pool of
+// read-only connections; and one connection on which a goroutine copies
+// the WAL into the database file (checkpoints) after writes. Writers queue
+// for the one connection inside the process instead of contending for
+// SQLite's lock, so they never fail with SQLITE_BUSY among themselves;
+// readers never wait for writers, because WAL lets them read the last
+// committed state while a write is in progress.
 package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,12 +71,13 @@ var errClosed = errors.New("sqlite: store is closed")
 // its directory when missing, and applies every migration not yet applied.
 // The database is put in WAL mode with foreign keys enforced.
 //
-// Commits are made with synchronous=FULL: WAL mode would allow NORMAL, with
-// which a committed transaction survives a process crash but the last ones
-// can be lost to a power cut or an OS crash. keygate promises that a write
-// is durable before the API answers, so every commit waits for fsync of the
-// WAL. The cost is one fsync per write transaction, which ImportKeys and
-// SaveCounters amortize over a whole batch.
+// Durability: the write connection commits with synchronous=FULL, so every
+// write is on disk before its method returns, as keygate promises. WAL mode
+// would allow NORMAL, with which a committed transaction survives a crash
+// of the process but the last ones can be lost to an OS crash or a power
+// cut; FULL costs one fsync of the WAL per commit, about 1.5 ms for a
+// single-key write here (BenchmarkCreateKey). ImportKeys is the exception
+// (see there): for bulk imports, FULL cost 40% of the import time.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: open %q: the path must name a file, without '?' or '#'", path)
@@ -97,21 +102,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	wq.Add("_pragma", "foreign_keys(1)")
 	wq.Add("_pragma", "journal_mode(WAL)")
 	wq.Add("_pragma", "synchronous(FULL)")
-	// A bigger page cache keeps the key table's hash index in memory
-	// while large imports insert into it at random places.
+	// A larger page cache than SQLite's 2 MB default keeps more of the
+	// key hash index in memory while imports insert into it at random.
 	wq.Add("_pragma", "cache_size(-65536)")
 	// The checkpointer goroutine copies the WAL into the database file
-	// on its own connection, so that a commit does not wait for that
-	// copy and its fsync. The write connection's own checkpoint, at a
-	// far higher threshold, only bounds the WAL should that goroutine
-	// fall behind.
+	// on its own connection, so that commits need not wait for the copy.
+	// The write connection checkpoints by itself only when the WAL passes
+	// this size, which bounds it should that goroutine fall behind.
 	wq.Add("_pragma", fmt.Sprint("wal_autocheckpoint(", fallbackCheckpointPages, ")"))
-	// After a checkpoint the WAL file is truncated to this size rather
-	// than left as large as a big import made it.
+	// After a checkpoint, the WAL file is cut back to this size instead
+	// of keeping the size a large import gave it.
 	wq.Add("_pragma", "journal_size_limit(67108864)")
-	for _, p := range strings.Fields(os.Getenv("ZZ_PRAGMAS")) {
-		wq.Add("_pragma", p)
-	}
 	wq.Set("_txlock", "immediate")
 	wdb, err := sql.Open("sqlite", path+"?"+wq.Encode())
 	if err != nil {
@@ -165,17 +166,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 }
 
 // fallbackCheckpointPages is the WAL size, in pages, at which a commit
-// checkpoints by itself: about 400 MB, reached only if the checkpointer
-// cannot keep up.
-const fallbackCheckpointPages = 100_000
+// checkpoints by itself: about 80 MB. The checkpointer runs beside the
+// writer and cannot finish while the writer keeps appending, as during an
+// import; the commit that passes this size finishes the copy, most of it
+// already done, and lets the next write start the WAL over.
+const fallbackCheckpointPages = 20_000
 
 // checkpointer copies committed pages from the WAL into the database file
-// after writes, on its own connection, until Close. A PASSIVE checkpoint
-// never blocks the writer or the readers; it copies what it can and leaves
-// the rest for the next round. When it has copied everything, the next
-// write starts the WAL again from its beginning. A failed checkpoint needs
-// no handling: the next round retries it, and the write connection's own
-// checkpoint bounds the WAL meanwhile.
+// after writes, on its own connection, until Close. It makes the copy, and
+// the fsync of the database file that ends it, overlap the writer's work
+// instead of lengthening a commit. A PASSIVE checkpoint never blocks the
+// writer or the readers: it copies what it can and leaves the rest for the
+// next round. Its errors need no handling: the next round retries, and
+// the write connection's own checkpoint bounds the WAL meanwhile.
 func (s *Store) checkpointer() {
 	defer close(s.stopped)
 	for {
@@ -184,7 +187,7 @@ func (s *Store) checkpointer() {
 			return
 		case <-s.checkpoint:
 		}
-		s.cdb.Exec("PRAGMA wal_checkpoint(PASSIVE)") //nolint:errcheck // see above
+		_, _ = s.cdb.Exec("PRAGMA wal_checkpoint(PASSIVE)")
 	}
 }
 
@@ -192,12 +195,9 @@ func (s *Store) checkpointer() {
 func (s *Store) wroteWAL() {
 	select {
 	case s.checkpoint <- struct{}{}:
-	default: // a checkpoint is already due
+	default: // a round is already due
 	}
 }
-
-// Path returns the file the store was opened on.
-func (s *Store) Path() string { return s.path }
 
 // Close closes the store; SQLite checkpoints the WAL into the database file
 // as the last connection closes. Methods called after Close return
@@ -277,6 +277,12 @@ func (s *Store) now() time.Time {
 // changes fn returned to the OnChange listeners. Nothing is reported, and
 // no event is stored, when any step fails.
 func (s *Store) write(ctx context.Context, op string, evs []*keygate.AuditEvent, fn func(tx *sql.Tx) ([]keygate.Change, error)) error {
+	return s.writeTx(ctx, op, false, evs, fn)
+}
+
+// writeTx is write; with bulk set, the transaction commits with
+// synchronous=NORMAL, without waiting for fsync (see ImportKeys).
+func (s *Store) writeTx(ctx context.Context, op string, bulk bool, evs []*keygate.AuditEvent, fn func(tx *sql.Tx) ([]keygate.Change, error)) (err error) {
 	if s.closed.Load() {
 		return keygate.Unavailable(errClosed)
 	}
@@ -286,7 +292,29 @@ func (s *Store) write(ctx context.Context, op string, evs []*keygate.AuditEvent,
 			return err
 		}
 	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	defer func() {
+		if cerr := conn.Close(); cerr != nil && err == nil {
+			err = s.fail(op, cerr)
+		}
+	}()
+	if bulk {
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+			return s.fail(op, err)
+		}
+		defer func() {
+			// Restore FULL even when ctx is done. A connection that
+			// cannot be restored is discarded, so that no other write
+			// ever commits on it without fsync.
+			if _, rerr := conn.ExecContext(context.Background(), "PRAGMA synchronous = FULL"); rerr != nil {
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+	}
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail(op, err)
 	}
@@ -484,6 +512,38 @@ func (w *where) String() string {
 		return ""
 	}
 	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// Hashes are stored as their 32 bytes rather than as 64 hex characters:
+// the unique index on key hashes, into which every new key goes at a
+// random place, is then half the size, and importing 300,000 keys took a
+// quarter less time.
+
+// canonicalHash returns h in lower case, and whether it is a SHA-256
+// digest in hex.
+func canonicalHash(h string) (string, bool) {
+	var b [sha256.Size]byte
+	if len(h) != 2*len(b) {
+		return "", false
+	}
+	if _, err := hex.Decode(b[:], []byte(h)); err != nil {
+		return "", false
+	}
+	return hex.EncodeToString(b[:]), true
+}
+
+// badHash is the error for a hash that canonicalHash refuses.
+func badHash(what, id string) error {
+	return keygate.Errorf(keygate.EINVALID, "%s %s has a malformed hash: it must be the 64 hex characters of a SHA-256 digest.", what, id)
+}
+
+// hashBytes returns the bytes of a hex hash.
+func hashBytes(h string) ([]byte, error) {
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return nil, fmt.Errorf("decode hash: %w", err)
+	}
+	return b, nil
 }
 
 type scanner interface {

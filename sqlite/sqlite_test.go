@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -369,10 +370,16 @@ func TestContextCanceled(t *testing.T) {
 	}
 }
 
-// BenchmarkImportKeys imports batches of 5,000 new keys into one growing
-// store, as `keygate import` does. -benchtime=200x imports 1,000,000.
+var importBatch = flag.Int("import-batch", 5000, "keys per ImportKeys call in BenchmarkImportKeys")
+
+// BenchmarkImportKeys imports batches of new keys (5,000 unless
+// -import-batch says otherwise) into one growing store, as `keygate import`
+// does; ns/op is per batch. To import 1,000,000 keys:
+//
+//	go test -run='^$' -bench=ImportKeys -benchtime=200x ./sqlite
+//	go test -run='^$' -bench=ImportKeys -benchtime=1000x ./sqlite -args -import-batch=1000
 func BenchmarkImportKeys(b *testing.B) {
-	const batch = 5000
+	batch := *importBatch
 	ctx := context.Background()
 	s := open(b, tempPath(b))
 	s.OnChange(func(keygate.Change) {}) // the engine always listens
@@ -418,5 +425,47 @@ func BenchmarkCreateKey(b *testing.B) {
 		if err := s.CreateKey(ctx, k, ev); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestHashes checks that hashes must be SHA-256 hex, and that upper-case
+// hex is stored, and returned, in lower case.
+func TestHashes(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, tempPath(t))
+	a := &keygate.Account{Name: "a", Email: "a@example.com", Tier: keygate.TierFree}
+	if err := s.CreateAccount(ctx, a, nil); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, h := range []string{"", "abc", strings.Repeat("g", 64), strings.Repeat("a", 63), strings.Repeat("a", 66)} {
+		k := newKey(a.ID, now)
+		k.Hash = h
+		if err := s.CreateKey(ctx, k); keygate.ErrorCode(err) != keygate.EINVALID {
+			t.Errorf("CreateKey with hash %q: got %v, want EINVALID", h, err)
+		}
+		if _, err := s.ImportKeys(ctx, []*keygate.Key{k}); keygate.ErrorCode(err) != keygate.EINVALID {
+			t.Errorf("ImportKeys with hash %q: got %v, want EINVALID", h, err)
+		}
+		r := &keygate.RootKey{Hash: h, Permissions: keygate.AllPermissions}
+		if err := s.CreateRootKey(ctx, r); keygate.ErrorCode(err) != keygate.EINVALID {
+			t.Errorf("CreateRootKey with hash %q: got %v, want EINVALID", h, err)
+		}
+	}
+
+	lower := hash()
+	k := newKey(a.ID, now)
+	k.Hash = strings.ToUpper(lower)
+	if err := s.CreateKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Key(ctx, k.ID)
+	if err != nil || got.Hash != lower || k.Hash != lower {
+		t.Errorf("Key with an upper-case hash: got stored %q, passed key now %q; want %q", got.Hash, k.Hash, lower)
+	}
+	dup := newKey(a.ID, now)
+	dup.Hash = lower
+	if err := s.CreateKey(ctx, dup); keygate.ErrorCode(err) != keygate.ECONFLICT {
+		t.Errorf("CreateKey with the same hash in lower case: got %v, want ECONFLICT", err)
 	}
 }

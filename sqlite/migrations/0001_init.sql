@@ -1,6 +1,6 @@
 -- The initial schema. Times are integer Unix milliseconds (UTC); JSON is
--- stored as text. Tables are STRICT so that a value of the wrong type is an
--- error rather than a silent conversion.
+-- stored as text; key hashes as their 32 bytes. Tables are STRICT so that
+-- a value of the wrong type is an error rather than a silent conversion.
 
 CREATE TABLE tiers (
 	name            TEXT    PRIMARY KEY,
@@ -30,7 +30,7 @@ CREATE TABLE keys (
 	env             TEXT    NOT NULL CHECK (env IN ('live', 'test')),
 	start           TEXT    NOT NULL,
 	last4           TEXT    NOT NULL,
-	hash            TEXT    NOT NULL UNIQUE CHECK (hash <> ''),
+	hash            BLOB    NOT NULL UNIQUE CHECK (length(hash) = 32), -- SHA-256
 	hash_alg        TEXT    NOT NULL CHECK (hash_alg IN ('keygate', 'sha256')),
 	tier            TEXT    REFERENCES tiers (name), -- NULL: the account's tier
 	quota_per_day   INTEGER,                         -- NULL: the tier's value
@@ -49,7 +49,7 @@ CREATE TABLE keys (
 	created_at      INTEGER NOT NULL,
 	updated_at      INTEGER NOT NULL,
 	last_used_at    INTEGER
-) STRICT, WITHOUT ROWID;
+) STRICT;
 
 -- Listing an account's keys, page by page, and the account foreign key.
 CREATE INDEX keys_account ON keys (account_id, id);
@@ -62,7 +62,7 @@ CREATE TABLE root_keys (
 	name        TEXT    NOT NULL,
 	start       TEXT    NOT NULL,
 	last4       TEXT    NOT NULL,
-	hash        TEXT    NOT NULL UNIQUE CHECK (hash <> ''),
+	hash        BLOB    NOT NULL UNIQUE CHECK (length(hash) = 32),
 	permissions TEXT    NOT NULL DEFAULT '[]',
 	created_at  INTEGER NOT NULL,
 	revoked_at  INTEGER
