@@ -70,9 +70,9 @@ type entry struct {
 
 // Engine verifies keys from memory. It is safe for concurrent use.
 type Engine struct {
-	store   keygate.Store
-	hasher  *apikey.Hasher
-	limiter Limiter
+	store    keygate.Store
+	hasher   *apikey.Hasher
+	limiter  Limiter
 	flush    time.Duration
 	now      func() time.Time
 	log      *slog.Logger
