@@ -374,6 +374,7 @@ type importer struct {
 	seen      map[string]int // hash → line, within the batch
 	pending   []lineError    // bad rows of the batch, not yet reported
 	batchFrom int64          // source offset where the batch began
+	inflight  []*batch       // sent, not yet answered, oldest first
 	sum       importSummary
 }
 
@@ -491,20 +492,91 @@ func (im *importer) run() error {
 			im.progress()
 		}
 	}
-	return im.flush()
+	if err := im.flush(); err != nil {
+		return err
+	}
+	return im.awaitAll()
 }
 
+// batch is one request's rows, their lines, and the bad rows found locally
+// among them, kept together so that the answer can be matched to them while
+// the next batch is read.
+type batch struct {
+	rows    []admin.ImportRow
+	lines   []int
+	pending []lineError
+	done    chan struct{}
+	res     *admin.ImportResult
+	err     error
+}
+
+// flush sends the rows read so far. With --on-error skip it does not wait:
+// the batch goes out while the next one is read and parsed (the server
+// stores one batch while it decodes the next), and its answer is handled,
+// in order, before the next batch is sent. With --on-error stop every
+// answer is awaited, so that nothing is sent past the first bad row.
 func (im *importer) flush() error {
 	defer func() { im.batchFrom = im.src.offset() }()
+	// Two batches in flight keep both ends busy: the server decodes one
+	// while it stores the other.
+	for len(im.inflight) >= maxInflight {
+		if err := im.await(); err != nil {
+			return err
+		}
+	}
 	if len(im.rows) == 0 {
+		// Bad rows alone: report them after the batches before them.
+		if err := im.awaitAll(); err != nil {
+			return err
+		}
 		im.report()
 		return nil
 	}
-	res, err := im.c.ImportKeys(im.ctx, api.ImportRequest{Keys: im.rows, Atomic: im.stop})
-	if err != nil {
+	b := &batch{rows: im.rows, lines: im.lines, pending: im.pending, done: make(chan struct{})}
+	im.rows, im.lines, im.pending = nil, nil, nil
+	clear(im.seen)
+	go func() {
+		defer close(b.done)
+		b.res, b.err = im.c.ImportKeys(im.ctx, api.ImportRequest{Keys: b.rows, Atomic: im.stop})
+	}()
+	im.inflight = append(im.inflight, b)
+	if im.stop {
+		return im.await()
+	}
+	return nil
+}
+
+// maxInflight is how many batches may await an answer at once.
+const maxInflight = 2
+
+// awaitAll waits for every batch in flight.
+func (im *importer) awaitAll() error {
+	for len(im.inflight) > 0 {
+		if err := im.await(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// await waits for the oldest batch in flight, if any, and accounts for its
+// answer.
+func (im *importer) await() error {
+	if len(im.inflight) == 0 {
+		return nil
+	}
+	b := im.inflight[0]
+	im.inflight = im.inflight[1:]
+	<-b.done
+	// The batch's own bad rows are reported with it, ahead of any found
+	// since in later lines.
+	later := im.pending
+	im.pending = b.pending
+	defer func() { im.pending = append(im.pending, later...) }()
+	if err := b.err; err != nil {
 		im.report()
 		if im.ctx.Err() != nil {
-			return im.interrupted(im.ctx.Err())
+			return im.interruptedAt(im.ctx.Err(), b.lines[0])
 		}
 		var refused *api.Error
 		if !errors.As(err, &refused) {
@@ -513,40 +585,55 @@ func (im *importer) flush() error {
 				return im.o.explain(err)
 			}
 			return fmt.Errorf("%v; sending the batch of lines %d-%d failed (before it: %s). Run the same command again to finish: keys already imported are skipped.",
-				im.o.explain(err), im.lines[0], im.lines[len(im.lines)-1], im.sumLine())
+				im.o.explain(err), b.lines[0], b.lines[len(b.lines)-1], im.sumLine())
 		}
 		if im.sum.Batches == 0 {
 			return fmt.Errorf("%v (nothing was imported)", im.o.explain(err))
 		}
 		return fmt.Errorf("the server refused the batch of lines %d-%d: %v. Before it: %s; nothing from line %d on was imported. Run the same command again to resume: keys already imported are skipped.",
-			im.lines[0], im.lines[len(im.lines)-1], im.o.explain(err), im.sumLine(), im.lines[0])
+			b.lines[0], b.lines[len(b.lines)-1], im.o.explain(err), im.sumLine(), b.lines[0])
 	}
-	for _, e := range res.Errors {
+	for _, e := range b.res.Errors {
 		line := -1
-		if e.Index >= 0 && e.Index < len(im.lines) {
-			line = im.lines[e.Index]
+		if e.Index >= 0 && e.Index < len(b.lines) {
+			line = b.lines[e.Index]
 		}
 		im.bad(line, strings.TrimSuffix(e.Detail, "."))
 		if im.stop {
 			im.sum.StoppedAtLine = line
-			return &errStopped{line: line, firstLine: im.lines[0], sum: &im.sum}
+			return &errStopped{line: line, firstLine: b.lines[0], sum: &im.sum}
 		}
 	}
 	im.report()
 	im.sum.Batches++
-	im.sum.Inserted += res.Inserted
-	im.sum.Skipped += res.Skipped
-	im.rows, im.lines = im.rows[:0], im.lines[:0]
-	clear(im.seen)
+	im.sum.Inserted += b.res.Inserted
+	im.sum.Skipped += b.res.Skipped
 	im.progress()
 	return nil
 }
 
 func (im *importer) interrupted(err error) error {
+	if len(im.inflight) > 0 {
+		// The batches in flight may or may not have been stored.
+		for _, b := range im.inflight {
+			<-b.done
+		}
+		first := im.inflight[0].lines[0]
+		im.inflight = nil
+		return im.interruptedAt(err, first)
+	}
+	first := 0
+	if len(im.lines) > 0 {
+		first = im.lines[0]
+	}
+	return im.interruptedAt(err, first)
+}
+
+func (im *importer) interruptedAt(err error, line int) error {
 	im.report()
 	at := ""
-	if len(im.lines) > 0 {
-		at = fmt.Sprintf(" at line %d", im.lines[0])
+	if line > 0 {
+		at = fmt.Sprintf(" at line %d", line)
 	}
 	return fmt.Errorf("import interrupted%s (%v) after %s. Run the same command again to finish: keys already imported are skipped.", at, err, im.sumLine())
 }
@@ -561,7 +648,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("import", stderr)
 	o.flags(fs)
 	format := fs.String("format", "", "file `FORMAT`: csv or jsonl (default: from the file name's extension; required for -)")
-	batch := fs.Int("batch", 5000, fmt.Sprintf("rows per request, `N` from 1 to %d", admin.MaxImportBatch))
+	batch := fs.Int("batch", admin.MaxImportBatch, fmt.Sprintf("rows per request, `N` from 1 to %d", admin.MaxImportBatch))
 	onError := fs.String("on-error", "skip", "what a bad row does: `skip` it (report it and go on) or stop the import")
 	pos, err := parseCmd(fs, args)
 	if err != nil {
