@@ -56,8 +56,21 @@ func BenchmarkHTTPKeyed(b *testing.B) {
 	benchmarkHTTP(b, ts.URL+"/demo/weather", map[string]string{"X-API-Key": ts.key}, 200)
 }
 
+// BenchmarkHTTPKeyedNoUsage is BenchmarkHTTPKeyed without usage recording
+// and metrics: the difference is what usage tracking costs a request,
+// including its share of the writes to SQLite.
+func BenchmarkHTTPKeyedNoUsage(b *testing.B) {
+	ts := newBenchServer(b)
+	bare := *ts.api
+	bare.Usage, bare.Metrics = nil, nil
+	srv := httptest.NewServer(bare.Handler())
+	defer srv.Close()
+	benchmarkHTTP(b, srv.URL+"/demo/weather", map[string]string{"X-API-Key": ts.key}, 200)
+}
+
 type benchServer struct {
 	*httptest.Server
+	api *api.Server
 	key string
 }
 
@@ -67,5 +80,5 @@ func newBenchServer(b *testing.B) *benchServer {
 	ts.call(b, "POST", "/v1/register", nil, `{"name":"Bench","email":"bench@example.com"}`, &reg)
 	// Limits out of the way: the benchmark measures the check, not refusals.
 	ts.call(b, "PATCH", "/v1/keys/"+reg.Key.ID, ts.root(), `{"quota_per_day":1000000000000,"rate_per_second":1000000,"burst":10000000}`, nil)
-	return &benchServer{Server: ts.Server, key: reg.Key.Plaintext}
+	return &benchServer{Server: ts.Server, api: ts.api, key: reg.Key.Plaintext}
 }

@@ -50,22 +50,8 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 		}
 	}
 	return s.write(ctx, "record usage", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO usage_events
-			(time, key_id, account_id, outcome, method, route, status, latency_us, ip)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
+		if err := insertUsageEvents(ctx, tx, events); err != nil {
 			return nil, err
-		}
-		defer ins.Close()
-		for _, ev := range events {
-			ip := ""
-			if ev.IP.IsValid() {
-				ip = ev.IP.String()
-			}
-			if _, err := ins.ExecContext(ctx, millis(ev.Time), ev.KeyID, ev.AccountID, string(ev.Outcome),
-				ev.Method, ev.Route, ev.Status, ev.Latency.Microseconds(), ip); err != nil {
-				return nil, err
-			}
 		}
 		up, err := tx.PrepareContext(ctx, `INSERT INTO usage_rollups (granularity, key_id, bucket, outcome, account_id, count)
 			VALUES (?, ?, ?, ?, ?, ?)
@@ -91,6 +77,57 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 		}
 		return nil, nil
 	})
+}
+
+// usageRowsPerInsert is how many events one INSERT statement carries:
+// statements, not rows, are what a batch of small rows mostly costs.
+const usageRowsPerInsert = 100
+
+func insertUsageEvents(ctx context.Context, tx *sql.Tx, events []keygate.UsageEvent) error {
+	const cols = 9
+	var full *sql.Stmt
+	args := make([]any, 0, usageRowsPerInsert*cols)
+	for len(events) > 0 {
+		n := min(len(events), usageRowsPerInsert)
+		args = args[:0]
+		for _, ev := range events[:n] {
+			ip := ""
+			if ev.IP.IsValid() {
+				ip = ev.IP.String()
+			}
+			args = append(args, millis(ev.Time), ev.KeyID, ev.AccountID, string(ev.Outcome),
+				ev.Method, ev.Route, ev.Status, ev.Latency.Microseconds(), ip)
+		}
+		var err error
+		if n == usageRowsPerInsert {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, usageInsertSQL(n)); err != nil {
+					return err
+				}
+				defer full.Close()
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, usageInsertSQL(n), args...)
+		}
+		if err != nil {
+			return err
+		}
+		events = events[n:]
+	}
+	return nil
+}
+
+func usageInsertSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO usage_events (time, key_id, account_id, outcome, method, route, status, latency_us, ip) VALUES `)
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	return b.String()
 }
 
 // Usage sums the rollups for q per bucket and outcome, oldest bucket first.

@@ -67,6 +67,10 @@ func Run(t *testing.T, newStore func(t *testing.T) keygate.Store) {
 		{"EmptySlices", testEmptySlices},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"Ping", testPing},
+		{"RecordUsage", testRecordUsage},
+		{"UsageEvents", testUsageEvents},
+		{"PruneUsage", testPruneUsage},
+		{"RecordUsageIsNotAChange", testRecordUsageIsNotAChange},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
