@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -34,27 +35,34 @@ type UsageOptions struct {
 
 // UsageBuffer takes usage events from the hot path without blocking and
 // writes them to the store in batches. It is safe for concurrent use.
+//
+// Events go into small per-shard chunks; a full chunk is queued for the
+// writer and the shard takes an empty one. Keeping chunks small keeps the
+// memory the hot path writes to warm in the cache; the number of chunks
+// bounds the memory, and when none is free the event is dropped.
 type UsageBuffer struct {
 	store     keygate.UsageStore
 	o         UsageOptions
 	shards    []usageShard
-	perShard  int
-	next      atomic.Uint32
-	kick      chan struct{}
+	full      chan []keygate.UsageEvent // chunks ready to write
+	free      sync.Pool                 // empty chunks
+	chunks    atomic.Int64              // chunks taken and not yet written
+	maxChunks int64
+	queued    atomic.Int64 // events out of the shards and not yet written
 	dropped   atomic.Uint64
 	written   atomic.Uint64
 	failures  atomic.Uint64
-	pending   atomic.Int64 // collected, not yet written
 	lastDrop  atomic.Int64 // unix nanos of the last "dropping" log line
 	loggedAt  atomic.Uint64
-	spareMu   sync.Mutex
-	spareBufs [][]keygate.UsageEvent
 }
+
+// chunkSize is the events of one chunk.
+const chunkSize = 512
 
 type usageShard struct {
 	mu  sync.Mutex
-	buf []keygate.UsageEvent
-	_   [40]byte // keep neighbouring shards' locks off one cache line
+	cur []keygate.UsageEvent
+	_   [32]byte // keep neighbouring shards' locks off one cache line
 }
 
 // NewUsageBuffer returns a buffer that writes to store. Call Run to start
@@ -82,29 +90,37 @@ func NewUsageBuffer(store keygate.UsageStore, o UsageOptions) *UsageBuffer {
 	for n < 4*runtime.GOMAXPROCS(0) {
 		n <<= 1
 	}
-	b := &UsageBuffer{store: store, o: o, shards: make([]usageShard, n), perShard: max(o.Capacity/n, 1), kick: make(chan struct{}, 1)}
+	maxChunks := max(int64((o.Capacity+chunkSize-1)/chunkSize), 1)
+	b := &UsageBuffer{store: store, o: o, shards: make([]usageShard, n), maxChunks: maxChunks, full: make(chan []keygate.UsageEvent, maxChunks)}
+	b.free.New = func() any { return make([]keygate.UsageEvent, 0, chunkSize) }
 	return b
 }
 
 // Record queues one event. It never blocks: when the buffer is full the
 // event is dropped, counted, and reported in the log at most every 10s.
 func (b *UsageBuffer) Record(ev keygate.UsageEvent) bool {
-	s := &b.shards[b.next.Add(1)&uint32(len(b.shards)-1)]
+	// A per-thread random shard: no counter shared between cores.
+	s := &b.shards[rand.Uint32()&uint32(len(b.shards)-1)]
 	s.mu.Lock()
-	n := len(s.buf)
-	if n >= b.perShard {
-		s.mu.Unlock()
-		b.drop()
-		return false
-	}
-	s.buf = append(s.buf, ev)
-	s.mu.Unlock()
-	if n+1 == b.perShard/2 {
-		select {
-		case b.kick <- struct{}{}: // half full: write now rather than at the tick
-		default:
+	if s.cur == nil {
+		if b.chunks.Add(1) > b.maxChunks {
+			b.chunks.Add(-1)
+			s.mu.Unlock()
+			b.drop()
+			return false
 		}
+		s.cur = b.free.Get().([]keygate.UsageEvent)
 	}
+	s.cur = append(s.cur, ev)
+	if len(s.cur) < chunkSize {
+		s.mu.Unlock()
+		return true
+	}
+	chunk := s.cur
+	s.cur = nil
+	s.mu.Unlock()
+	b.queued.Add(chunkSize)
+	b.full <- chunk // never blocks: the channel holds every chunk there can be
 	return true
 }
 
@@ -121,11 +137,11 @@ func (b *UsageBuffer) drop() {
 
 // Depth returns how many events wait to be written.
 func (b *UsageBuffer) Depth() int {
-	n := int(b.pending.Load())
+	n := int(b.queued.Load())
 	for i := range b.shards {
 		s := &b.shards[i]
 		s.mu.Lock()
-		n += len(s.buf)
+		n += len(s.cur)
 		s.mu.Unlock()
 	}
 	return n
@@ -140,95 +156,106 @@ func (b *UsageBuffer) Written() uint64 { return b.written.Load() }
 // WriteFailures returns how many store writes failed (and were retried).
 func (b *UsageBuffer) WriteFailures() uint64 { return b.failures.Load() }
 
-// collect takes every buffered event out of the shards.
-func (b *UsageBuffer) collect(into []keygate.UsageEvent) []keygate.UsageEvent {
+// take appends to into the events of every full chunk and, with partial
+// set, of the shards' partly filled chunks too, recycling each chunk it
+// empties.
+func (b *UsageBuffer) take(into []keygate.UsageEvent, partial bool) []keygate.UsageEvent {
+	for {
+		select {
+		case chunk := <-b.full:
+			into = append(into, chunk...)
+			b.recycle(chunk)
+			continue
+		default:
+		}
+		break
+	}
+	if !partial {
+		return into
+	}
 	for i := range b.shards {
 		s := &b.shards[i]
 		s.mu.Lock()
-		if len(s.buf) == 0 {
-			s.mu.Unlock()
-			continue
-		}
-		full := s.buf
-		s.buf = b.spare()
+		chunk := s.cur
+		s.cur = nil
 		s.mu.Unlock()
-		into = append(into, full...)
-		b.putSpare(full)
+		if chunk != nil {
+			b.queued.Add(int64(len(chunk)))
+			into = append(into, chunk...)
+			b.recycle(chunk)
+		}
 	}
 	return into
 }
 
-func (b *UsageBuffer) spare() []keygate.UsageEvent {
-	b.spareMu.Lock()
-	defer b.spareMu.Unlock()
-	if n := len(b.spareBufs); n > 0 {
-		s := b.spareBufs[n-1]
-		b.spareBufs = b.spareBufs[:n-1]
-		return s
-	}
-	return nil
+func (b *UsageBuffer) recycle(chunk []keygate.UsageEvent) {
+	clear(chunk) // drop references to strings for the GC
+	b.free.Put(chunk[:0])
+	b.chunks.Add(-1)
 }
 
-func (b *UsageBuffer) putSpare(s []keygate.UsageEvent) {
-	clear(s) // drop references to strings for the GC
-	b.spareMu.Lock()
-	b.spareBufs = append(b.spareBufs, s[:0])
-	b.spareMu.Unlock()
-}
-
-// Run writes buffered events every FlushInterval (sooner when the buffer
-// fills) and prunes raw events past Retention hourly, until ctx is done.
-// Then it writes everything still buffered — call it after the server has
-// stopped taking requests — and returns.
+// Run writes buffered events every FlushInterval, and as soon as a batch's
+// worth of chunks is full, and prunes raw events past Retention hourly,
+// until ctx is done. Then it writes everything still buffered — call it
+// after the server has stopped taking requests — and returns.
 func (b *UsageBuffer) Run(ctx context.Context) {
 	tick := time.NewTicker(b.o.FlushInterval)
 	defer tick.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
 	b.prune(ctx)
-	// buf is reused from flush to flush; failed holds the events of a
-	// failed write (a part of buf) to go first in the next one.
-	var buf, failed []keygate.UsageEvent
+	// pending holds the events taken out of chunks and not yet written,
+	// failed writes included; its array is reused from flush to flush.
+	var pending []keygate.UsageEvent
+	flush := func(partial bool) {
+		pending = b.take(pending, partial)
+		if left := b.write(ctx, pending); left != nil {
+			pending = left
+			return
+		}
+		clear(pending) // drop the strings for the GC; keep the capacity
+		pending = pending[:0]
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			b.final(b.collect(append(buf[:0], failed...)))
+			b.final(b.take(pending, true))
 			return
 		case <-tick.C:
-		case <-b.kick:
+			flush(true)
+		case chunk := <-b.full:
+			pending = append(pending, chunk...)
+			b.recycle(chunk)
+			if len(pending) >= b.o.BatchSize {
+				flush(false)
+			}
 		case <-prune.C:
 			b.prune(ctx)
-			continue
-		}
-		buf = b.collect(append(buf[:0], failed...))
-		failed = b.write(ctx, buf)
-		if failed == nil {
-			clear(buf) // drop the strings for the GC; keep the capacity
 		}
 	}
 }
 
 // write stores events in batches and returns those it could not store, to
-// be retried with the next flush. What waits is bounded by Capacity: past
-// it the oldest are dropped, so a long store outage cannot exhaust memory.
+// be retried with the next flush, or nil when it stored them all. What
+// waits is bounded by Capacity: past it the oldest are dropped, so a long
+// store outage cannot exhaust memory.
 func (b *UsageBuffer) write(ctx context.Context, events []keygate.UsageEvent) []keygate.UsageEvent {
 	for len(events) > 0 {
 		n := min(len(events), b.o.BatchSize)
-		b.pending.Store(int64(len(events)))
 		if err := b.store.RecordUsage(ctx, events[:n]); err != nil {
 			b.failures.Add(1)
 			b.o.Logger.Error("writing usage events; will retry", "events", len(events), "err", err)
 			if over := len(events) - b.o.Capacity; over > 0 {
 				b.dropped.Add(uint64(over))
+				b.queued.Add(-int64(over))
 				events = events[over:]
 			}
-			b.pending.Store(int64(len(events)))
 			return events
 		}
 		b.written.Add(uint64(n))
+		b.queued.Add(-int64(n))
 		events = events[n:]
 	}
-	b.pending.Store(0)
 	return nil
 }
 
@@ -245,6 +272,7 @@ func (b *UsageBuffer) final(events []keygate.UsageEvent) {
 		select {
 		case <-ctx.Done():
 			b.dropped.Add(uint64(len(events)))
+			b.queued.Add(-int64(len(events)))
 			b.o.Logger.Error("shutdown: usage events could not be written and are lost", "events", len(events))
 			return
 		case <-time.After(250 * time.Millisecond):

@@ -149,6 +149,7 @@ func BenchmarkVerifyRecorded(b *testing.B) {
 	f := newFixture(b, true)
 	huge, rate, burst := int64(keygate.MaxQuotaPerDay), float64(keygate.MaxRatePerSecond), int64(keygate.MaxBurst)
 	_, plaintext := f.key(b, &keygate.Key{Scopes: []string{"weather:read"}, QuotaPerDay: &huge, RatePerSecond: &rate, Burst: &burst})
+	eng := productionEngine(b, f, true)
 	buf := engine.NewUsageBuffer(discardUsage{}, engine.UsageOptions{})
 	stop := run(buf)
 	defer stop()
@@ -158,7 +159,7 @@ func BenchmarkVerifyRecorded(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		v := f.engine.Verify(ctx, req)
+		v := eng.Verify(ctx, req)
 		if v.Outcome != keygate.OutcomeValid {
 			b.Fatalf("got %s", v.Outcome)
 		}
