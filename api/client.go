@@ -99,6 +99,10 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if out == nil {
 		return nil
 	}
+	if raw, ok := out.(*rawBody); ok {
+		*raw = data
+		return nil
+	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("the server at %s answered with unexpected JSON: %w", c.BaseURL, err)
 	}
@@ -257,3 +261,25 @@ func (c *Client) RevokeRootKey(ctx context.Context, id string) (*RootKeyView, er
 	var r RootKeyView
 	return &r, c.do(ctx, http.MethodPost, "/v1/root-keys/"+url.PathEscape(id)+"/revoke", nil, nil, &r)
 }
+
+// Usage returns aggregated usage; q holds key_id, account_id, from, to and
+// granularity.
+func (c *Client) Usage(ctx context.Context, q url.Values) (*UsageResponse, error) {
+	var u UsageResponse
+	return &u, c.do(ctx, http.MethodGet, "/v1/usage", q, nil, &u)
+}
+
+// UsageCSV returns aggregated usage as the server's CSV export.
+func (c *Client) UsageCSV(ctx context.Context, q url.Values) ([]byte, error) {
+	q2 := url.Values{}
+	for k, v := range q {
+		q2[k] = v
+	}
+	q2.Set("format", "csv")
+	var raw rawBody
+	err := c.do(ctx, http.MethodGet, "/v1/usage", q2, nil, &raw)
+	return raw, err
+}
+
+// rawBody takes an answer as it is, for non-JSON bodies.
+type rawBody []byte

@@ -44,6 +44,8 @@ Usage:
                                          manage usage tiers
   keygate audit [--action A] [--target ID] [--since 24h] …
                                          read the audit log
+  keygate usage [--key ID | --account ID] [--granularity hour|day] [--from 7d]
+                                         requests per hour or day, with a bar chart
   keygate root-keys create|list|revoke   manage admin credentials
   keygate import FILE [--format csv|jsonl] [--on-error skip|stop]
                                          import keys issued elsewhere, by hash
@@ -77,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runTiers(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = runAudit(ctx, args[1:], stdout, stderr)
+	case "usage":
+		err = runUsage(ctx, args[1:], stdout, stderr)
 	case "root-keys", "root-key":
 		err = runRootKeys(ctx, args[1:], stdout, stderr)
 	case "import":

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"encoding/csv"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestUsageCLI(t *testing.T) {
+	s := startServer(t, "--db", filepath.Join(t.TempDir(), "keygate.db"), "--usage-flush-interval", "20ms")
+	root := rootKeyRE.FindString(s.stdout.String())
+	var acct struct{ ID string }
+	cliJSON(t, s, root, &acct, "accounts", "create", "--name", "U", "--email", "u@example.com")
+	var key struct {
+		ID  string
+		Key string `json:"key"`
+	}
+	cliJSON(t, s, root, &key, "keys", "create", "--account", acct.ID, "--quota", "3")
+	for range 5 {
+		weather(t, s, key.Key) // 3 valid, then 2 over quota
+	}
+
+	var out string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		out, _, _ = cli(t, s, root, "usage", "--key", key.ID, "--granularity", "hour")
+		if strings.Contains(out, "5 requests") {
+			break
+		}
+	}
+	for _, want := range []string{"Usage of key " + key.ID + " by hour", "START", "VALID", "REFUSED", "███", "░", "quota_exceeded=2", "5 requests, 3 valid, 2 refused"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("keygate usage lacks %q:\n%s", want, out)
+		}
+	}
+
+	var u struct {
+		Granularity string
+		Data        []struct{ Total int64 }
+	}
+	cliJSON(t, s, root, &u, "usage", "--account", acct.ID, "--from", "7d")
+	if u.Granularity != "day" || len(u.Data) != 1 || u.Data[0].Total != 5 {
+		t.Fatalf("usage --json: got %+v", u)
+	}
+
+	csvOut, stderr, code := cli(t, s, root, "usage", "--key", key.ID, "--csv")
+	rows, err := csv.NewReader(strings.NewReader(csvOut)).ReadAll()
+	if code != 0 || err != nil || len(rows) != 2 || rows[0][0] != "start" || rows[1][1] != "5" {
+		t.Fatalf("usage --csv: exit %d %q %v: %q", code, stderr, err, csvOut)
+	}
+
+	for _, args := range [][]string{{"usage", "--granularity", "week"}, {"usage", "--from", "yesterday-ish"}, {"usage", "--key", key.Key}} {
+		if _, stderr, code := cli(t, s, root, args...); code != 2 || strings.Contains(stderr, key.Key) {
+			t.Errorf("keygate %v: exit %d, %q; want exit 2 without echoing a key", args, code, stderr)
+		}
+	}
+}
