@@ -77,9 +77,9 @@ func New(v Verifier, o Options) func(http.Handler) http.Handler {
 				problem.Write(w, p)
 				status = p.Status
 			} else {
-				sw := &statusWriter{ResponseWriter: w}
+				sw := &StatusWriter{ResponseWriter: w}
 				next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &res)))
-				status = sw.status
+				status = sw.Status
 			}
 			if o.Record != nil {
 				o.Record(UsageEvent(&res, r, ip, status, start, now().Sub(start)))
@@ -106,28 +106,31 @@ func UsageEvent(v *keygate.Verification, r *http.Request, ip netip.Addr, status 
 	return ev
 }
 
-// statusWriter remembers the status the handler answered with.
-type statusWriter struct {
+// StatusWriter is an http.ResponseWriter that remembers the status the
+// handler answered with, for usage events and request logs.
+type StatusWriter struct {
 	http.ResponseWriter
-	status int
+	Status int // 0 until the handler writes
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+// WriteHeader records code and passes it on.
+func (w *StatusWriter) WriteHeader(code int) {
+	if w.Status == 0 {
+		w.Status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
+// Write records an implicit 200 and passes b on.
+func (w *StatusWriter) Write(b []byte) (int, error) {
+	if w.Status == 0 {
+		w.Status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Check verifies the key of r without answering: the building block for
 // callers that answer themselves (the gateway).

@@ -364,40 +364,10 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nextPage(stderr, l.NextCursor)
 	case "rotate":
 		return keysRotate(ctx, &o, fs, args, stdout)
-	case "enable", "disable":
-		return keysSetEnabled(ctx, &o, fs, sub, args, stdout)
 	case "update":
 		return keysUpdate(ctx, &o, fs, args, stdout)
-	case "show", "revoke":
-		reason := ""
-		if sub == "revoke" {
-			fs.StringVar(&reason, "reason", "", "why the key is revoked (recorded in the audit log)")
-		}
-		pos, err := parseCmd(fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := keyID(sub, pos)
-		if err != nil {
-			return err
-		}
-		c, err := o.client()
-		if err != nil {
-			return err
-		}
-		var k *api.KeyView
-		if sub == "show" {
-			k, err = c.Key(ctx, id)
-		} else {
-			k, err = c.RevokeKey(ctx, id, reason)
-		}
-		if err != nil {
-			return o.explain(err)
-		}
-		if o.json {
-			return printJSON(stdout, k)
-		}
-		return keyTable(stdout, []api.KeyView{*k})
+	case "show", "revoke", "enable", "disable":
+		return keyAction(ctx, &o, fs, sub, args, stdout)
 	}
 	return fmt.Errorf("%w: unknown subcommand \"keys %s\": use create, list, show, update, rotate, enable, disable or revoke", errUsage, sub)
 }

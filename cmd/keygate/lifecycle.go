@@ -162,7 +162,13 @@ func fmtDuration(d time.Duration) string {
 	return s
 }
 
-func keysSetEnabled(ctx context.Context, o *cliOpts, fs *flag.FlagSet, sub string, args []string, stdout io.Writer) error {
+// keyAction runs a subcommand that names one key and changes it at most
+// in one step: show, revoke, enable, disable.
+func keyAction(ctx context.Context, o *cliOpts, fs *flag.FlagSet, sub string, args []string, stdout io.Writer) error {
+	reason := ""
+	if sub == "revoke" {
+		fs.StringVar(&reason, "reason", "", "why the key is revoked (recorded in the audit log)")
+	}
 	pos, err := parseCmd(fs, args)
 	if err != nil {
 		return err
@@ -176,9 +182,14 @@ func keysSetEnabled(ctx context.Context, o *cliOpts, fs *flag.FlagSet, sub strin
 		return err
 	}
 	var k *api.KeyView
-	if sub == "enable" {
+	switch sub {
+	case "show":
+		k, err = c.Key(ctx, id)
+	case "revoke":
+		k, err = c.RevokeKey(ctx, id, reason)
+	case "enable":
 		k, err = c.EnableKey(ctx, id)
-	} else {
+	default:
 		k, err = c.DisableKey(ctx, id)
 	}
 	if err != nil {
