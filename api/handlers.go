@@ -190,9 +190,9 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 		l := v.Limits
 		resp.Quota = &QuotaView{Limit: l.QuotaLimit, Remaining: l.QuotaRemaining, Reset: ceilSeconds(l.QuotaReset)}
 		resp.Rate = &RateView{Limit: l.RateLimit, Remaining: l.RateRemaining, Reset: ceilSeconds(l.RateReset), RatePerSecond: l.RatePerSecond}
-		if !v.Valid() && l.RetryAfter > 0 {
-			resp.RetryAfter = max(ceilSeconds(l.RetryAfter), 1)
-		}
+	}
+	if !v.Valid() && v.Limits.RetryAfter > 0 { // rate, quota, or the failure throttle
+		resp.RetryAfter = max(ceilSeconds(v.Limits.RetryAfter), 1)
 	}
 	if !v.Valid() {
 		resp.Detail = problem.FromVerification(&v, s.now()).Detail

@@ -316,3 +316,21 @@ func TestRevokeIsNotUndoneByConcurrentPatches(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyAPIFailureThrottle(t *testing.T) {
+	ts := newServer(t)
+	acct := ts.account(t, "")
+	k := ts.newKey(t, `{"account_id":"`+acct+`"}`)
+	var v api.VerifyResponse
+	for range 30 { // the engine's default limit per client IP and minute
+		ts.call(t, "POST", "/v1/keys/verify", ts.root(), `{"key":"kg_live_guess","ip":"203.0.113.50"}`, &v)
+	}
+	ts.call(t, "POST", "/v1/keys/verify", ts.root(), `{"key":"`+k.Plaintext+`","ip":"203.0.113.50"}`, &v)
+	if v.Valid || v.Code != keygate.OutcomeTooManyFailures || v.RetryAfter < 1 || v.Detail == "" {
+		t.Fatalf("after 30 bad keys from one end client: got %+v, want TOO_MANY_FAILURES with retry_after", v)
+	}
+	ts.call(t, "POST", "/v1/keys/verify", ts.root(), `{"key":"`+k.Plaintext+`","ip":"203.0.113.51"}`, &v)
+	if !v.Valid {
+		t.Fatalf("another end client: got %+v, want valid", v)
+	}
+}
