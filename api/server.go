@@ -73,40 +73,41 @@ type route struct {
 	method, path string
 	perm         string // root key permission required; "" means none
 	handle       handlerFunc
+	keyed        bool // guarded by an API key (keyauth) instead
 }
 
 func (s *Server) routes() []route {
 	return []route{
-		{"GET", "/healthz", "", s.healthz},
-		{"GET", "/readyz", "", s.readyz},
-		{"GET", "/metrics", "", s.metrics},
-		{"GET", "/v1/openapi.json", "", s.openapi},
-		{"POST", "/v1/register", "", s.register},
-		{"POST", "/v1/keys/verify", keygate.PermVerify, s.verify},
-		{"POST", "/v1/accounts", keygate.PermAdminWrite, s.createAccount},
-		{"GET", "/v1/accounts", keygate.PermAdminRead, s.listAccounts},
-		{"GET", "/v1/accounts/{id}", keygate.PermAdminRead, s.getAccount},
-		{"POST", "/v1/keys", keygate.PermAdminWrite, s.createKey},
-		{"GET", "/v1/keys", keygate.PermAdminRead, s.listKeys},
-		{"GET", "/v1/keys/{id}", keygate.PermAdminRead, s.getKey},
-		{"POST", "/v1/keys/{id}/revoke", keygate.PermAdminWrite, s.revokeKey},
-		{"PATCH", "/v1/accounts/{id}", keygate.PermAdminWrite, s.updateAccount},
-		{"POST", "/v1/keys/import", keygate.PermAdminWrite, s.importKeys},
-		{"PATCH", "/v1/keys/{id}", keygate.PermAdminWrite, s.updateKey},
-		{"POST", "/v1/keys/{id}/rotate", keygate.PermAdminWrite, s.rotateKey},
-		{"POST", "/v1/keys/{id}/enable", keygate.PermAdminWrite, s.setEnabled(true)},
-		{"POST", "/v1/keys/{id}/disable", keygate.PermAdminWrite, s.setEnabled(false)},
-		{"GET", "/v1/tiers", keygate.PermAdminRead, s.listTiers},
-		{"POST", "/v1/tiers", keygate.PermAdminWrite, s.createTier},
-		{"GET", "/v1/tiers/{name}", keygate.PermAdminRead, s.getTier},
-		{"PATCH", "/v1/tiers/{name}", keygate.PermAdminWrite, s.updateTier},
-		{"DELETE", "/v1/tiers/{name}", keygate.PermAdminWrite, s.deleteTier},
-		{"GET", "/v1/audit", keygate.PermAdminRead, s.listAudit},
-		{"GET", "/v1/usage", keygate.PermAdminRead, s.usage},
-		{"POST", "/v1/root-keys", keygate.PermAdminWrite, s.createRootKey},
-		{"GET", "/v1/root-keys", keygate.PermAdminRead, s.listRootKeys},
-		{"POST", "/v1/root-keys/{id}/revoke", keygate.PermAdminWrite, s.revokeRootKey},
-		{"GET", "/demo/weather", "", s.weather},
+		{method: "GET", path: "/healthz", handle: s.healthz},
+		{method: "GET", path: "/readyz", handle: s.readyz},
+		{method: "GET", path: "/metrics", handle: s.metrics},
+		{method: "GET", path: "/v1/openapi.json", handle: s.openapi},
+		{method: "POST", path: "/v1/register", handle: s.register},
+		{method: "POST", path: "/v1/keys/verify", perm: keygate.PermVerify, handle: s.verify},
+		{method: "POST", path: "/v1/accounts", perm: keygate.PermAdminWrite, handle: s.createAccount},
+		{method: "GET", path: "/v1/accounts", perm: keygate.PermAdminRead, handle: s.listAccounts},
+		{method: "GET", path: "/v1/accounts/{id}", perm: keygate.PermAdminRead, handle: s.getAccount},
+		{method: "POST", path: "/v1/keys", perm: keygate.PermAdminWrite, handle: s.createKey},
+		{method: "GET", path: "/v1/keys", perm: keygate.PermAdminRead, handle: s.listKeys},
+		{method: "GET", path: "/v1/keys/{id}", perm: keygate.PermAdminRead, handle: s.getKey},
+		{method: "POST", path: "/v1/keys/{id}/revoke", perm: keygate.PermAdminWrite, handle: s.revokeKey},
+		{method: "PATCH", path: "/v1/accounts/{id}", perm: keygate.PermAdminWrite, handle: s.updateAccount},
+		{method: "POST", path: "/v1/keys/import", perm: keygate.PermAdminWrite, handle: s.importKeys},
+		{method: "PATCH", path: "/v1/keys/{id}", perm: keygate.PermAdminWrite, handle: s.updateKey},
+		{method: "POST", path: "/v1/keys/{id}/rotate", perm: keygate.PermAdminWrite, handle: s.rotateKey},
+		{method: "POST", path: "/v1/keys/{id}/enable", perm: keygate.PermAdminWrite, handle: s.setEnabled(true)},
+		{method: "POST", path: "/v1/keys/{id}/disable", perm: keygate.PermAdminWrite, handle: s.setEnabled(false)},
+		{method: "GET", path: "/v1/tiers", perm: keygate.PermAdminRead, handle: s.listTiers},
+		{method: "POST", path: "/v1/tiers", perm: keygate.PermAdminWrite, handle: s.createTier},
+		{method: "GET", path: "/v1/tiers/{name}", perm: keygate.PermAdminRead, handle: s.getTier},
+		{method: "PATCH", path: "/v1/tiers/{name}", perm: keygate.PermAdminWrite, handle: s.updateTier},
+		{method: "DELETE", path: "/v1/tiers/{name}", perm: keygate.PermAdminWrite, handle: s.deleteTier},
+		{method: "GET", path: "/v1/audit", perm: keygate.PermAdminRead, handle: s.listAudit},
+		{method: "GET", path: "/v1/usage", perm: keygate.PermAdminRead, handle: s.usage},
+		{method: "POST", path: "/v1/root-keys", perm: keygate.PermAdminWrite, handle: s.createRootKey},
+		{method: "GET", path: "/v1/root-keys", perm: keygate.PermAdminRead, handle: s.listRootKeys},
+		{method: "POST", path: "/v1/root-keys/{id}/revoke", perm: keygate.PermAdminWrite, handle: s.revokeRootKey},
+		{method: "GET", path: "/demo/weather", handle: s.weather, keyed: true},
 	}
 }
 
@@ -137,7 +138,7 @@ func (s *Server) Handler() http.Handler {
 	keyed := keyauth.New(s.Engine, opts)
 	for _, rt := range s.routes() {
 		h := s.wrap(rt)
-		if rt.path == "/demo/weather" {
+		if rt.keyed {
 			h = keyed(h)
 		}
 		mux.Handle(rt.method+" "+rt.path, h)
