@@ -81,7 +81,9 @@ type Change struct {
 //
 // After each committed write the store calls every function registered
 // with OnChange, synchronously, once per changed record, so that in-memory
-// indexes are current before the writing call returns.
+// indexes are current before the writing call returns. Notifications of
+// concurrent writes may arrive out of order; a listener that keeps keys
+// compares UpdatedAt.
 type Store interface {
 	UsageStore
 

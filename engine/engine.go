@@ -256,6 +256,12 @@ func (e *Engine) apply(ctx context.Context, c keygate.Change) error {
 		}
 		e.mu.Lock()
 		old := e.keys[sum]
+		if old != nil && old.key.UpdatedAt.After(k.UpdatedAt) {
+			// Notifications of two writes can arrive out of order; the
+			// index keeps the newer version.
+			e.mu.Unlock()
+			return nil
+		}
 		e.keys[sum] = ent
 		e.mu.Unlock()
 		if old == nil && ent.legacy {

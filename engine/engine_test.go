@@ -343,3 +343,19 @@ func TestImportedKeysWithAPepper(t *testing.T) {
 		})
 	}
 }
+
+func TestApplyKeepsTheNewerKey(t *testing.T) {
+	f := newFixture(t, false)
+	ctx := context.Background()
+	k, plaintext := f.key(t, nil)
+	stale := k.Clone()
+	f.clock.Add(time.Second)
+	if _, err := f.admin.RevokeKey(ctx, admin.ActorSystem, k.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	// A late notification of the write before the revocation.
+	f.engine.Apply(ctx, keygate.Change{Kind: keygate.ChangeKey, ID: k.ID, Key: stale})
+	if got := f.verify(plaintext).Outcome; got != keygate.OutcomeRevoked {
+		t.Fatalf("after a stale notification: got %s, want REVOKED", got)
+	}
+}

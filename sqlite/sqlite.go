@@ -282,28 +282,44 @@ func (s *Store) write(ctx context.Context, op string, evs []*keygate.AuditEvent,
 
 // writeTx is write; with bulk set, the transaction commits with
 // synchronous=NORMAL, without waiting for fsync (see ImportKeys).
-func (s *Store) writeTx(ctx context.Context, op string, bulk bool, evs []*keygate.AuditEvent, fn func(tx *sql.Tx) ([]keygate.Change, error)) (err error) {
+func (s *Store) writeTx(ctx context.Context, op string, bulk bool, evs []*keygate.AuditEvent, fn func(tx *sql.Tx) ([]keygate.Change, error)) error {
+	changes, err := s.commit(ctx, op, bulk, evs, fn)
+	if err != nil {
+		return err
+	}
+	// The write connection is free again: listeners (the engine indexing
+	// an import's keys) do not hold up the next writer.
+	s.notify(changes)
+	return nil
+}
+
+// commit runs fn and inserts evs in one transaction on the write
+// connection, commits, and returns fn's changes.
+func (s *Store) commit(ctx context.Context, op string, bulk bool, evs []*keygate.AuditEvent, fn func(tx *sql.Tx) ([]keygate.Change, error)) (changes []keygate.Change, err error) {
 	if s.closed.Load() {
-		return keygate.Unavailable(errClosed)
+		return nil, keygate.Unavailable(errClosed)
 	}
 	now := s.now()
 	for _, ev := range evs {
 		if err := prepareEvent(ev, now); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	conn, err := s.wdb.Conn(ctx)
 	if err != nil {
-		return s.fail(op, err)
+		return nil, s.fail(op, err)
 	}
+	committed := false
 	defer func() {
-		if cerr := conn.Close(); cerr != nil && err == nil {
+		// Once committed, the write stands: a connection that fails to go
+		// back to the pool is the pool's problem, not the caller's.
+		if cerr := conn.Close(); cerr != nil && err == nil && !committed {
 			err = s.fail(op, cerr)
 		}
 	}()
 	if bulk {
 		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-			return s.fail(op, err)
+			return nil, s.fail(op, err)
 		}
 		defer func() {
 			// Restore FULL even when ctx is done. A connection that
@@ -316,9 +332,9 @@ func (s *Store) writeTx(ctx context.Context, op string, bulk bool, evs []*keygat
 	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return s.fail(op, err)
+		return nil, s.fail(op, err)
 	}
-	changes, err := fn(tx)
+	changes, err = fn(tx)
 	if err == nil {
 		err = insertEvents(ctx, tx, evs)
 	}
@@ -326,14 +342,14 @@ func (s *Store) writeTx(ctx context.Context, op string, bulk bool, evs []*keygat
 		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
 			err = errors.Join(err, rerr)
 		}
-		return s.fail(op, err)
+		return nil, s.fail(op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return s.fail(op, err)
+		return nil, s.fail(op, err)
 	}
+	committed = true
 	s.wroteWAL()
-	s.notify(changes)
-	return nil
+	return changes, nil
 }
 
 // read reports the EUNAVAILABLE error to return when the store is closed.
