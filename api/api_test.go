@@ -70,7 +70,7 @@ func newServer(t testing.TB) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	usage := engine.NewUsageBuffer(store, engine.UsageOptions{FlushInterval: 50 * time.Millisecond, Logger: log})
+	usage := engine.NewUsageBuffer(store, engine.UsageOptions{FlushInterval: 50 * time.Millisecond, ShutdownTimeout: 200 * time.Millisecond, Logger: log})
 	runCtx, stopUsage := context.WithCancel(context.Background())
 	usageDone := make(chan struct{})
 	go func() { usage.Run(runCtx); close(usageDone) }()

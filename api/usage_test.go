@@ -68,3 +68,26 @@ func TestUsageAPI(t *testing.T) {
 		}
 	}
 }
+
+func TestReadyzFollowsTheStore(t *testing.T) {
+	ts := newServer(t)
+	if resp := ts.call(t, "GET", "/readyz", nil, "", nil); resp.StatusCode != 200 {
+		t.Fatalf("readyz with the store up: got %d", resp.StatusCode)
+	}
+	acct := ts.account(t, "")
+	k := ts.newKey(t, `{"account_id":"`+acct+`"}`)
+	if err := ts.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var p problemBody
+	if resp := ts.call(t, "GET", "/readyz", nil, "", &p); resp.StatusCode != 503 || p.Code != "STORE_UNAVAILABLE" {
+		t.Fatalf("readyz with the store down: got %d %+v, want 503 STORE_UNAVAILABLE", resp.StatusCode, p)
+	}
+	// Known keys still verify from memory; admin writes answer 503.
+	if code, outcome, _ := ts.weather(t, k.Plaintext); code != 200 {
+		t.Fatalf("a known key with the store down: got %d %s, want 200", code, outcome)
+	}
+	if resp := ts.call(t, "POST", "/v1/accounts", ts.root(), `{"name":"x","email":"down@example.com"}`, &p); resp.StatusCode != 503 || p.Code != "STORE_UNAVAILABLE" {
+		t.Fatalf("an admin write with the store down: got %d %+v, want 503", resp.StatusCode, p)
+	}
+}
