@@ -142,3 +142,15 @@ func TestEffectiveLimits(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 }
+
+func TestNewIDsAreMonotonic(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ids := keygate.NewIDs(keygate.PrefixKey, now, 10_000)
+	if !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
+		t.Fatal("NewIDs: want strictly increasing IDs")
+	}
+	later := keygate.NewID(keygate.PrefixKey, now.Add(time.Millisecond))
+	if later <= ids[len(ids)-1] {
+		t.Fatalf("an ID of the next millisecond sorts before the batch: %s <= %s", later, ids[len(ids)-1])
+	}
+}

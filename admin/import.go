@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,6 +81,13 @@ func (s *Service) ImportKeys(ctx context.Context, actor string, rows []ImportRow
 	}
 	if len(keys) == 0 || (atomic && res.Invalid > 0) {
 		return res, nil
+	}
+	// In hash order, with IDs that follow it, the inserts walk both the
+	// hash index and the ID index from one end to the other instead of
+	// jumping around them: a large import runs markedly faster.
+	slices.SortFunc(keys, func(a, b *keygate.Key) int { return strings.Compare(a.Hash, b.Hash) })
+	for i, id := range keygate.NewIDs(keygate.PrefixKey, now, len(keys)) {
+		keys[i].ID = id
 	}
 	ev := s.event(actor, keygate.ActionKeysImported, keygate.TargetKey, "", map[string]any{"rows": len(rows), "valid": len(keys)})
 	n, err := s.Store.ImportKeys(ctx, keys, ev)
