@@ -31,10 +31,20 @@ var seeds = map[string]func(ctx context.Context, s *Store, tx *sql.Tx) error{
 // so that a failed migration leaves the database as it was and none is
 // ever applied twice, even by two processes opening the file at once.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.wdb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// In a BEGIN IMMEDIATE transaction, not in autocommit: a statement that
+	// starts as a reader and must become a writer gets SQLITE_BUSY at once,
+	// without waiting, when another process opening the same file writes.
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    TEXT    PRIMARY KEY,
 		applied_at INTEGER NOT NULL
 	) STRICT`); err != nil {
+		return errors.Join(fmt.Errorf("create schema_migrations: %w", err), tx.Rollback())
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")

@@ -124,7 +124,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	wdb.SetConnMaxIdleTime(0)
 
 	s := &Store{path: path, wdb: wdb}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateRetrying(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlite: open %s: %w", path, err), wdb.Close())
 	}
 
@@ -196,6 +196,26 @@ func (s *Store) wroteWAL() {
 	select {
 	case s.checkpoint <- struct{}{}:
 	default: // a round is already due
+	}
+}
+
+// migrateRetrying runs migrate, retrying while another process opening
+// the same new file holds it: while the file is switched to WAL, SQLite
+// answers some lock conflicts with SQLITE_BUSY at once instead of waiting
+// for the busy timeout. It gives up after busyTimeout.
+func (s *Store) migrateRetrying(ctx context.Context) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := s.migrate(ctx)
+		var serr *sqlite.Error
+		if err == nil || !errors.As(err, &serr) || serr.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
 	}
 }
 
