@@ -126,18 +126,7 @@ func cleanEnv(extra ...string) []string {
 // cli runs an admin command against s and returns stdout, stderr and the exit code.
 func cli(t *testing.T, s *server, rootKey string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = cleanEnv("KEYGATE_URL="+s.url, "KEYGATE_ROOT_KEY="+rootKey)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errOut.String(), code
+	return cliStdin(t, s, rootKey, "", args...)
 }
 
 func cliJSON(t *testing.T, s *server, rootKey string, out any, args ...string) {
