@@ -139,16 +139,18 @@ func (s *Store) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.Usag
 	if g != keygate.GranularityHour && g != keygate.GranularityDay {
 		return nil, keygate.Errorf(keygate.EINVALID, "granularity must be \"hour\" or \"day\".")
 	}
-	where := []string{"granularity = ?", "bucket >= ?", "bucket < ?"}
-	args := []any{g, millis(truncate(q.From, g)), millis(q.To)}
+	var w where
+	w.add("granularity = ?", g)
+	w.add("bucket >= ?", millis(truncate(q.From, g)))
+	w.add("bucket < ?", millis(q.To))
 	if q.KeyID != "" {
-		where, args = append(where, "key_id = ?"), append(args, q.KeyID)
+		w.add("key_id = ?", q.KeyID)
 	}
 	if q.AccountID != "" {
-		where, args = append(where, "account_id = ?"), append(args, q.AccountID)
+		w.add("account_id = ?", q.AccountID)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT bucket, outcome, sum(count) FROM usage_rollups
-		WHERE `+strings.Join(where, " AND ")+` GROUP BY bucket, outcome ORDER BY bucket, outcome`, args...)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT bucket, outcome, sum(count) FROM usage_rollups`+
+		w.String()+` GROUP BY bucket, outcome ORDER BY bucket, outcome`, w.args...)
 	if err != nil {
 		return nil, s.fail("query usage", err)
 	}
@@ -179,23 +181,21 @@ func (s *Store) UsageEvents(ctx context.Context, q keygate.UsageQuery, limit int
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	where := []string{"1 = 1"}
-	var args []any
+	var w where
 	if !q.From.IsZero() {
-		where, args = append(where, "time >= ?"), append(args, millis(q.From))
+		w.add("time >= ?", millis(q.From))
 	}
 	if !q.To.IsZero() {
-		where, args = append(where, "time < ?"), append(args, millis(q.To))
+		w.add("time < ?", millis(q.To))
 	}
 	if q.KeyID != "" {
-		where, args = append(where, "key_id = ?"), append(args, q.KeyID)
+		w.add("key_id = ?", q.KeyID)
 	}
 	if q.AccountID != "" {
-		where, args = append(where, "account_id = ?"), append(args, q.AccountID)
+		w.add("account_id = ?", q.AccountID)
 	}
-	args = append(args, max(limit, 1))
 	rows, err := s.rdb.QueryContext(ctx, `SELECT time, key_id, account_id, outcome, method, route, status, latency_us, ip
-		FROM usage_events WHERE `+strings.Join(where, " AND ")+` ORDER BY time, id LIMIT ?`, args...)
+		FROM usage_events`+w.String()+` ORDER BY time, id LIMIT ?`, append(w.args, max(limit, 1))...)
 	if err != nil {
 		return nil, s.fail("list usage events", err)
 	}
