@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/admin"
 	"github.com/keygate/keygate/api"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/engine"
+	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/quota"
 	"github.com/keygate/keygate/sqlite"
@@ -65,7 +65,7 @@ func newServer(t testing.TB) *testServer {
 	if err := eng.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	adm := &admin.Service{Store: store, Hasher: hasher}
+	adm := &manage.Service{Store: store, Hasher: hasher}
 	_, root, err := adm.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -254,7 +254,7 @@ func TestAccountPagination(t *testing.T) {
 func TestProblems(t *testing.T) {
 	ts := newServer(t)
 	ctx := context.Background()
-	_, verifyOnly, err := ts.api.Admin.CreateRootKey(ctx, admin.ActorSystem, "verifier", []string{keygate.PermVerify})
+	_, verifyOnly, err := ts.api.Admin.CreateRootKey(ctx, manage.ActorSystem, "verifier", []string{keygate.PermVerify})
 	if err != nil {
 		t.Fatal(err)
 	}

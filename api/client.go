@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/admin"
+	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/problem"
 )
 
@@ -196,10 +196,10 @@ func (c *Client) DisableKey(ctx context.Context, id string) (*KeyView, error) {
 }
 
 // ImportKeys stores keys issued elsewhere, known by their SHA-256 hex, in
-// one call of at most admin.MaxImportBatch rows. Invalid rows are reported
+// one call of at most manage.MaxImportBatch rows. Invalid rows are reported
 // by their index in req.Keys.
-func (c *Client) ImportKeys(ctx context.Context, req ImportRequest) (*admin.ImportResult, error) {
-	var r admin.ImportResult
+func (c *Client) ImportKeys(ctx context.Context, req ImportRequest) (*manage.ImportResult, error) {
+	var r manage.ImportResult
 	return &r, c.do(ctx, http.MethodPost, "/v1/keys/import", nil, req, &r)
 }
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/admin"
+	"github.com/keygate/keygate/manage"
 )
 
 // TierRequest is the body of POST /v1/tiers.
@@ -294,7 +294,7 @@ func (s *Server) revokeRootKey(w http.ResponseWriter, r *http.Request) error {
 
 // ImportRequest is the body of POST /v1/keys/import.
 type ImportRequest struct {
-	Keys []admin.ImportRow `json:"keys"`
+	Keys []manage.ImportRow `json:"keys"`
 	// Atomic imports nothing from the batch when any row is invalid.
 	Atomic bool `json:"atomic,omitempty"`
 }

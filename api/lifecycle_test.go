@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/admin"
 	"github.com/keygate/keygate/api"
+	"github.com/keygate/keygate/manage"
 )
 
 func (ts *testServer) account(t *testing.T, tier string) string {
@@ -244,15 +244,15 @@ func TestImportLegacyKeys(t *testing.T) {
 	ts := newServer(t)
 	acct := ts.account(t, "")
 	var raws []string
-	var rows []admin.ImportRow
+	var rows []manage.ImportRow
 	for i := range 5 {
 		raw, hash := legacyKey()
 		raws = append(raws, raw)
-		rows = append(rows, admin.ImportRow{Hash: hash, AccountID: acct, Tier: "pro", Name: fmt.Sprintf("legacy-%d", i)})
+		rows = append(rows, manage.ImportRow{Hash: hash, AccountID: acct, Tier: "pro", Name: fmt.Sprintf("legacy-%d", i)})
 	}
-	rows = append(rows, admin.ImportRow{Hash: "zz", AccountID: acct}, admin.ImportRow{Hash: rows[0].Hash, AccountID: "acc_missing"})
+	rows = append(rows, manage.ImportRow{Hash: "zz", AccountID: acct}, manage.ImportRow{Hash: rows[0].Hash, AccountID: "acc_missing"})
 	body, _ := json.Marshal(api.ImportRequest{Keys: rows})
-	var res admin.ImportResult
+	var res manage.ImportResult
 	if resp := ts.call(t, "POST", "/v1/keys/import", ts.root(), string(body), &res); resp.StatusCode != 200 {
 		t.Fatalf("import: %d", resp.StatusCode)
 	}
@@ -276,7 +276,7 @@ func TestImportLegacyKeys(t *testing.T) {
 		t.Fatalf("re-import: got %+v, want 0 inserted, 5 skipped", res)
 	}
 	raw, hash := legacyKey()
-	body, _ = json.Marshal(api.ImportRequest{Atomic: true, Keys: []admin.ImportRow{{Hash: hash, AccountID: acct}, {Hash: "nothex", AccountID: acct}}})
+	body, _ = json.Marshal(api.ImportRequest{Atomic: true, Keys: []manage.ImportRow{{Hash: hash, AccountID: acct}, {Hash: "nothex", AccountID: acct}}})
 	ts.call(t, "POST", "/v1/keys/import", ts.root(), string(body), &res)
 	if res.Inserted != 0 || res.Invalid != 1 {
 		t.Fatalf("atomic import with a bad row: got %+v", res)

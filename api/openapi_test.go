@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/admin"
+	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/problem"
 )
 
@@ -806,8 +806,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"AccountList", List[*keygate.Account]{}, true, nil},
 		{"KeyList", List[KeyView]{}, true, nil},
 		{"TierList", List[*keygate.Tier]{}, true, []string{"next_cursor"}},
-		{"ImportResult", admin.ImportResult{}, true, nil},
-		{"ImportError", admin.ImportError{}, true, nil},
+		{"ImportResult", manage.ImportResult{}, true, nil},
+		{"ImportError", manage.ImportError{}, true, nil},
 		{"AuditEvent", keygate.AuditEvent{}, true, nil},
 		{"AuditEventList", List[*keygate.AuditEvent]{}, true, nil},
 		{"RootKey", RootKeyView{}, true, nil},
@@ -823,7 +823,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		{"RevokeKeyRequest", RevokeRequest{}, false, nil},
 		{"RotateKeyRequest", RotateRequest{}, false, nil},
 		{"ImportRequest", ImportRequest{}, false, nil},
-		{"ImportRow", admin.ImportRow{}, false, nil},
+		{"ImportRow", manage.ImportRow{}, false, nil},
 		{"CreateTierRequest", TierRequest{}, false, nil},
 		{"UpdateTierRequest", TierPatch{}, false, nil},
 		{"CreateRootKeyRequest", RootKeyRequest{}, false, nil},
@@ -908,7 +908,7 @@ func TestOpenAPIBoundsMatchConstants(t *testing.T) {
 		{"#/components/responses/PayloadTooLarge/content/application~1problem+json/examples/too_large/value/detail", strconv.Itoa(MaxBodyBytes)},
 		{"#/components/responses/ImportTooLarge/description", strconv.Itoa(MaxImportBytes)},
 		{"#/components/responses/ImportTooLarge/content/application~1problem+json/examples/too_large/value/detail", strconv.Itoa(MaxImportBytes)},
-		{"#/components/schemas/RotateKeyRequest/properties/grace/description", fmt.Sprintf("%dh", int(admin.MaxGrace.Hours()))},
+		{"#/components/schemas/RotateKeyRequest/properties/grace/description", fmt.Sprintf("%dh", int(manage.MaxGrace.Hours()))},
 	}
 	for _, tt := range texts {
 		if got, _ := get(tt.ref).(string); !strings.Contains(got, tt.want) {
@@ -919,7 +919,7 @@ func TestOpenAPIBoundsMatchConstants(t *testing.T) {
 		ref  string
 		want float64
 	}{
-		{"#/components/schemas/ImportRequest/properties/keys/maxItems", admin.MaxImportBatch},
+		{"#/components/schemas/ImportRequest/properties/keys/maxItems", manage.MaxImportBatch},
 		{"#/components/schemas/ImportRequest/properties/keys/minItems", 1},
 		{"#/components/parameters/Limit/schema/maximum", keygate.MaxPageSize},
 		{"#/components/parameters/Limit/schema/default", keygate.DefaultPageSize},

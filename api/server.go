@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/admin"
 	"github.com/keygate/keygate/engine"
 	"github.com/keygate/keygate/keyauth"
+	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/problem"
 )
@@ -38,7 +38,7 @@ var openapiJSON []byte
 // Server serves the API. Set its fields, then call Handler.
 type Server struct {
 	Engine *engine.Engine
-	Admin  *admin.Service
+	Admin  *manage.Service
 	Store  keygate.Store
 	// UsageStore answers usage queries.
 	UsageStore keygate.UsageStore
@@ -187,9 +187,9 @@ func (s *Server) authorize(r *http.Request, perm string) error {
 // actor returns the audit actor of an authorized request.
 func actor(r *http.Request) string {
 	if rk, ok := r.Context().Value(rootCtxKey{}).(*keygate.RootKey); ok {
-		return admin.ActorRootKey(rk.ID)
+		return manage.ActorRootKey(rk.ID)
 	}
-	return admin.ActorSystem
+	return manage.ActorSystem
 }
 
 // fail renders err as a problem body and logs what the client does not see.

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/admin"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/engine"
+	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/quota"
 	"github.com/keygate/keygate/sqlite"
 )
@@ -32,7 +32,7 @@ func (c *clock) Add(d time.Duration) {
 type fixture struct {
 	store   *sqlite.Store
 	engine  *engine.Engine
-	admin   *admin.Service
+	admin   *manage.Service
 	clock   *clock
 	account *keygate.Account
 	path    string
@@ -46,7 +46,7 @@ func newFixture(t testing.TB, withLimits bool) *fixture {
 	f.hasher = apikey.NewHasher(nil)
 	f.open(t, withLimits)
 	f.account = &keygate.Account{Name: "Ada", Email: "ada@example.com"}
-	if err := f.admin.CreateAccount(context.Background(), admin.ActorSystem, f.account); err != nil {
+	if err := f.admin.CreateAccount(context.Background(), manage.ActorSystem, f.account); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -70,7 +70,7 @@ func (f *fixture) open(t testing.TB, withLimits bool) {
 	if err := f.engine.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.admin = &admin.Service{Store: s, Hasher: f.hasher, Now: f.clock.Now}
+	f.admin = &manage.Service{Store: s, Hasher: f.hasher, Now: f.clock.Now}
 }
 
 func (f *fixture) key(t testing.TB, k *keygate.Key) (*keygate.Key, string) {
@@ -79,7 +79,7 @@ func (f *fixture) key(t testing.TB, k *keygate.Key) (*keygate.Key, string) {
 		k = &keygate.Key{}
 	}
 	k.AccountID = f.account.ID
-	plaintext, err := f.admin.CreateKey(context.Background(), admin.ActorSystem, k)
+	plaintext, err := f.admin.CreateKey(context.Background(), manage.ActorSystem, k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestVerifyOutcomes(t *testing.T) {
 	ctx := context.Background()
 	_, valid := f.key(t, &keygate.Key{Scopes: []string{"weather:*"}})
 	revokedKey, revoked := f.key(t, nil)
-	if _, err := f.admin.RevokeKey(ctx, admin.ActorSystem, revokedKey.ID, "test"); err != nil {
+	if _, err := f.admin.RevokeKey(ctx, manage.ActorSystem, revokedKey.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
 	in1h := f.clock.Now().Add(time.Hour)
@@ -160,7 +160,7 @@ func TestRevocationIsImmediate(t *testing.T) {
 	if got := f.verify(plaintext).Outcome; got != keygate.OutcomeValid {
 		t.Fatalf("before revoke: got %s, want VALID", got)
 	}
-	if _, err := f.admin.RevokeKey(context.Background(), admin.ActorSystem, k.ID, "leaked"); err != nil {
+	if _, err := f.admin.RevokeKey(context.Background(), manage.ActorSystem, k.ID, "leaked"); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.verify(plaintext).Outcome; got != keygate.OutcomeRevoked {
@@ -192,7 +192,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	f := newFixture(t, false)
 	_, live := f.key(t, nil)
 	rk, revoked := f.key(t, nil)
-	if _, err := f.admin.RevokeKey(context.Background(), admin.ActorSystem, rk.ID, ""); err != nil {
+	if _, err := f.admin.RevokeKey(context.Background(), manage.ActorSystem, rk.ID, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.store.Close(); err != nil {
@@ -350,7 +350,7 @@ func TestApplyKeepsTheNewerKey(t *testing.T) {
 	k, plaintext := f.key(t, nil)
 	stale := k.Clone()
 	f.clock.Add(time.Second)
-	if _, err := f.admin.RevokeKey(ctx, admin.ActorSystem, k.ID, "test"); err != nil {
+	if _, err := f.admin.RevokeKey(ctx, manage.ActorSystem, k.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
 	// A late notification of the write before the revocation.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/admin"
+	"github.com/keygate/keygate/manage"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -87,14 +87,14 @@ func TestTestKeysHaveTheirOwnCounters(t *testing.T) {
 func TestTierChangeAppliesAtOnce(t *testing.T) {
 	f := newFixture(t, true)
 	ctx := context.Background()
-	if err := f.admin.CreateTier(ctx, admin.ActorSystem, &keygate.Tier{Name: "tiny", QuotaPerDay: 2, RatePerSecond: 1000, Burst: 1000}); err != nil {
+	if err := f.admin.CreateTier(ctx, manage.ActorSystem, &keygate.Tier{Name: "tiny", QuotaPerDay: 2, RatePerSecond: 1000, Burst: 1000}); err != nil {
 		t.Fatal(err)
 	}
 	_, key := f.key(t, &keygate.Key{Tier: "tiny"})
 	if got := count(f, key, 3); got[keygate.OutcomeValid] != 2 {
 		t.Fatalf("tiny tier: got %v", got)
 	}
-	if _, err := f.admin.UpdateTier(ctx, admin.ActorSystem, "tiny", func(t *keygate.Tier) { t.QuotaPerDay = 5 }); err != nil {
+	if _, err := f.admin.UpdateTier(ctx, manage.ActorSystem, "tiny", func(t *keygate.Tier) { t.QuotaPerDay = 5 }); err != nil {
 		t.Fatal(err)
 	}
 	if got := count(f, key, 4); got[keygate.OutcomeValid] != 3 {

@@ -21,8 +21,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/admin"
 	"github.com/keygate/keygate/api"
+	"github.com/keygate/keygate/manage"
 )
 
 const (
@@ -54,7 +54,7 @@ type rowSource interface {
 	// next returns the next row and the line it starts on. A *rowError
 	// is one bad row; io.EOF ends the file; any other error ends the
 	// import.
-	next() (admin.ImportRow, int, error)
+	next() (manage.ImportRow, int, error)
 	// offset is how many bytes of the file have been parsed.
 	offset() int64
 }
@@ -69,40 +69,40 @@ type rawRow struct {
 // check validates what can be validated without the server and returns
 // the row to send, or the reason the row is bad. It never quotes the hash
 // column: a file may hold plaintext keys there by mistake.
-func (r *rawRow) check() (admin.ImportRow, string) {
+func (r *rawRow) check() (manage.ImportRow, string) {
 	h := strings.ToLower(strings.TrimSpace(r.hash))
 	switch {
 	case h == "":
-		return admin.ImportRow{}, "hash is empty; give the SHA-256 of the key as 64 hex characters"
+		return manage.ImportRow{}, "hash is empty; give the SHA-256 of the key as 64 hex characters"
 	case len(h) != 64 || !isHex(h):
 		if strings.ContainsAny(h, "_-") || len(h) != 64 {
-			return admin.ImportRow{}, fmt.Sprintf("hash is not 64 hex characters (it has %d characters); give hex(sha256(key)), never the key itself", len(h))
+			return manage.ImportRow{}, fmt.Sprintf("hash is not 64 hex characters (it has %d characters); give hex(sha256(key)), never the key itself", len(h))
 		}
-		return admin.ImportRow{}, "hash is not hexadecimal; give the SHA-256 of the key as 64 hex characters"
+		return manage.ImportRow{}, "hash is not hexadecimal; give the SHA-256 of the key as 64 hex characters"
 	}
-	row := admin.ImportRow{
+	row := manage.ImportRow{
 		Hash: h, AccountID: strings.TrimSpace(r.accountID), Tier: strings.TrimSpace(r.tier), Name: strings.TrimSpace(r.name),
 		Env: keygate.Env(strings.TrimSpace(r.env)), Start: strings.TrimSpace(r.start), Scopes: r.scopes, IPAllow: r.ipAllow,
 	}
 	if row.AccountID == "" {
-		return admin.ImportRow{}, "account_id is empty; every key needs the account that owns it"
+		return manage.ImportRow{}, "account_id is empty; every key needs the account that owns it"
 	}
 	if row.Env != "" && !row.Env.Valid() {
-		return admin.ImportRow{}, fmt.Sprintf("env %q is invalid: use live or test", row.Env)
+		return manage.ImportRow{}, fmt.Sprintf("env %q is invalid: use live or test", row.Env)
 	}
 	if len(row.Start) > 16 {
-		return admin.ImportRow{}, "start is a display hint of at most 16 characters, never the whole key"
+		return manage.ImportRow{}, "start is a display hint of at most 16 characters, never the whole key"
 	}
 	if e := strings.TrimSpace(r.expiresAt); e != "" {
 		t, err := time.Parse(time.RFC3339, e)
 		if err != nil {
-			return admin.ImportRow{}, fmt.Sprintf("expires_at %q is not an RFC 3339 time such as 2027-01-31T00:00:00Z", e)
+			return manage.ImportRow{}, fmt.Sprintf("expires_at %q is not an RFC 3339 time such as 2027-01-31T00:00:00Z", e)
 		}
 		row.ExpiresAt = &t
 	}
 	if m := bytes.TrimSpace(r.meta); len(m) > 0 && string(m) != "null" {
 		if !json.Valid(m) || m[0] != '{' {
-			return admin.ImportRow{}, "meta is not a JSON object"
+			return manage.ImportRow{}, "meta is not a JSON object"
 		}
 		row.Meta = json.RawMessage(m)
 	}
@@ -175,18 +175,18 @@ func newCSVSource(r io.Reader, name string, warn func(string)) (*csvSource, erro
 
 func (s *csvSource) offset() int64 { return s.r.InputOffset() }
 
-func (s *csvSource) next() (admin.ImportRow, int, error) {
+func (s *csvSource) next() (manage.ImportRow, int, error) {
 	rec, err := s.r.Read()
 	if err != nil {
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			return admin.ImportRow{}, pe.StartLine, &rowError{pe.StartLine, "not valid CSV: " + pe.Err.Error()}
+			return manage.ImportRow{}, pe.StartLine, &rowError{pe.StartLine, "not valid CSV: " + pe.Err.Error()}
 		}
-		return admin.ImportRow{}, 0, err
+		return manage.ImportRow{}, 0, err
 	}
 	line, _ := s.r.FieldPos(0)
 	if len(rec) != s.n {
-		return admin.ImportRow{}, line, &rowError{line, fmt.Sprintf("has %d fields; the header row has %d", len(rec), s.n)}
+		return manage.ImportRow{}, line, &rowError{line, fmt.Sprintf("has %d fields; the header row has %d", len(rec), s.n)}
 	}
 	get := func(c string) string {
 		if i, ok := s.col[c]; ok {
@@ -248,15 +248,15 @@ func (s *jsonlSource) readLine() (line []byte, ok bool, err error) {
 	}
 }
 
-func (s *jsonlSource) next() (admin.ImportRow, int, error) {
+func (s *jsonlSource) next() (manage.ImportRow, int, error) {
 	for {
 		b, ok, err := s.readLine()
 		if err != nil {
-			return admin.ImportRow{}, 0, err
+			return manage.ImportRow{}, 0, err
 		}
 		s.line++
 		if !ok {
-			return admin.ImportRow{}, s.line, &rowError{s.line, fmt.Sprintf("longer than %d bytes", maxImportLine)}
+			return manage.ImportRow{}, s.line, &rowError{s.line, fmt.Sprintf("longer than %d bytes", maxImportLine)}
 		}
 		if s.line == 1 {
 			b = bytes.TrimPrefix(b, []byte("\ufeff"))
@@ -273,17 +273,17 @@ func (s *jsonlSource) next() (admin.ImportRow, int, error) {
 	}
 }
 
-func (s *jsonlSource) parse(b []byte) (admin.ImportRow, string) {
+func (s *jsonlSource) parse(b []byte) (manage.ImportRow, string) {
 	if b[0] != '{' {
-		return admin.ImportRow{}, "not a JSON object; JSON Lines has one object per line, such as {\"hash\":\"…\",\"account_id\":\"acc_…\"}"
+		return manage.ImportRow{}, "not a JSON object; JSON Lines has one object per line, such as {\"hash\":\"…\",\"account_id\":\"acc_…\"}"
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) {
-			return admin.ImportRow{}, fmt.Sprintf("not valid JSON (at byte %d of the line)", syn.Offset)
+			return manage.ImportRow{}, fmt.Sprintf("not valid JSON (at byte %d of the line)", syn.Offset)
 		}
-		return admin.ImportRow{}, "not valid JSON"
+		return manage.ImportRow{}, "not valid JSON"
 	}
 	var rr rawRow
 	str := func(name string, dst *string) string {
@@ -317,14 +317,14 @@ func (s *jsonlSource) parse(b []byte) (admin.ImportRow, string) {
 		list("scopes", &rr.scopes), list("ip_allow", &rr.ipAllow),
 	} {
 		if bad != "" {
-			return admin.ImportRow{}, bad
+			return manage.ImportRow{}, bad
 		}
 	}
 	if _, ok := m["hash"]; !ok {
-		return admin.ImportRow{}, "has no hash field"
+		return manage.ImportRow{}, "has no hash field"
 	}
 	if _, ok := m["account_id"]; !ok {
-		return admin.ImportRow{}, "has no account_id field"
+		return manage.ImportRow{}, "has no account_id field"
 	}
 	rr.meta = m["meta"]
 	for k := range m {
@@ -369,7 +369,7 @@ type importer struct {
 	size   int64 // of the file; -1 when unknown
 	src    rowSource
 
-	rows      []admin.ImportRow
+	rows      []manage.ImportRow
 	lines     []int
 	seen      map[string]int // hash → line, within the batch
 	pending   []lineError    // bad rows of the batch, not yet reported
@@ -502,11 +502,11 @@ func (im *importer) run() error {
 // among them, kept together so that the answer can be matched to them while
 // the next batch is read.
 type batch struct {
-	rows    []admin.ImportRow
+	rows    []manage.ImportRow
 	lines   []int
 	pending []lineError
 	done    chan struct{}
-	res     *admin.ImportResult
+	res     *manage.ImportResult
 	err     error
 }
 
@@ -639,7 +639,7 @@ func (im *importer) interruptedAt(err error, line int) error {
 }
 
 func (im *importer) sumLine() string {
-	r := admin.ImportResult{Inserted: im.sum.Inserted, Skipped: im.sum.Skipped, Invalid: im.sum.Invalid}
+	r := manage.ImportResult{Inserted: im.sum.Inserted, Skipped: im.sum.Skipped, Invalid: im.sum.Invalid}
 	return r.String()
 }
 
@@ -648,7 +648,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("import", stderr)
 	o.flags(fs)
 	format := fs.String("format", "", "file `FORMAT`: csv or jsonl (default: from the file name's extension; required for -)")
-	batch := fs.Int("batch", admin.MaxImportBatch, fmt.Sprintf("rows per request, `N` from 1 to %d", admin.MaxImportBatch))
+	batch := fs.Int("batch", manage.MaxImportBatch, fmt.Sprintf("rows per request, `N` from 1 to %d", manage.MaxImportBatch))
 	onError := fs.String("on-error", "skip", "what a bad row does: `skip` it (report it and go on) or stop the import")
 	pos, err := parseCmd(fs, args)
 	if err != nil {
@@ -677,8 +677,8 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	default:
 		return fmt.Errorf("%w: --format %q: use csv or jsonl", errUsage, *format)
 	}
-	if *batch < 1 || *batch > admin.MaxImportBatch {
-		return fmt.Errorf("%w: --batch %d: give from 1 to %d rows per request", errUsage, *batch, admin.MaxImportBatch)
+	if *batch < 1 || *batch > manage.MaxImportBatch {
+		return fmt.Errorf("%w: --batch %d: give from 1 to %d rows per request", errUsage, *batch, manage.MaxImportBatch)
 	}
 	var stop bool
 	switch *onError {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/admin"
 	"github.com/keygate/keygate/api"
+	"github.com/keygate/keygate/manage"
 )
 
 // parseCmd is parseArgs for commands whose bad flags are usage errors: it
@@ -113,8 +113,8 @@ func keysRotate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string
 		return err
 	}
 	g, err := time.ParseDuration(strings.TrimSpace(*grace))
-	if err != nil || g < 0 || g > admin.MaxGrace {
-		return fmt.Errorf("%w: --grace %q: give a duration from 0s (revoke the old key at once) to %s, such as 24h or 90m", errUsage, *grace, fmtDuration(admin.MaxGrace))
+	if err != nil || g < 0 || g > manage.MaxGrace {
+		return fmt.Errorf("%w: --grace %q: give a duration from 0s (revoke the old key at once) to %s, such as 24h or 90m", errUsage, *grace, fmtDuration(manage.MaxGrace))
 	}
 	c, err := o.client()
 	if err != nil {

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/admin"
 	"github.com/keygate/keygate/api"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/engine"
+	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/quota"
 	"github.com/keygate/keygate/sqlite"
@@ -163,7 +163,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := eng.Load(ctx); err != nil {
 		return fmt.Errorf("load keys: %w", err)
 	}
-	adm := &admin.Service{Store: store, Hasher: hasher, KeyPrefix: cfg.KeyPrefix}
+	adm := &manage.Service{Store: store, Hasher: hasher, KeyPrefix: cfg.KeyPrefix}
 	if err := bootstrap(ctx, adm, cfg.RootKeyFile, stdout, log); err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // over once: written to path (mode 0600) or printed to stdout. The file is
 // opened before the key is created, so a path that cannot be written stops
 // the start instead of losing the only root key.
-func bootstrap(ctx context.Context, adm *admin.Service, path string, stdout io.Writer, log *slog.Logger) error {
+func bootstrap(ctx context.Context, adm *manage.Service, path string, stdout io.Writer, log *slog.Logger) error {
 	need, err := adm.NeedsBootstrap(ctx)
 	if err != nil || !need {
 		return err

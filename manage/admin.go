@@ -1,8 +1,8 @@
-// Package admin holds keygate's write operations — creating accounts and
+// Package manage holds keygate's write operations — creating accounts and
 // keys, revoking, bootstrapping root keys — with their validation and audit
 // events. The API and the portal call it; it writes through a
 // keygate.Store, whose change notifications keep the engine's index current.
-package admin
+package manage
 
 import (
 	"context"
