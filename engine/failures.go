@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -14,18 +15,41 @@ import (
 // and an IP with no token left is refused outright (TOO_MANY_FAILURES)
 // until one refills — refusing only its failures would still let it learn
 // which guesses are right.
+//
+// The IPs are spread over failureShards shards, each with its own lock and
+// its own share of maxTrackedIPs, so that a spread-out attack neither
+// serializes valid traffic on one lock nor grows memory without bound.
 type failureThrottle struct {
 	burst float64
 	rate  float64 // tokens per nanosecond
+	seed  maphash.Seed
 
-	tracked atomic.Int64 // len(ips), read without the lock on the hot path
-	mu      sync.Mutex
-	ips     map[netip.Addr]*ipFailures
+	// tracked is how many IPs all shards hold, read without a lock on the
+	// hot path: while it is zero no lock is taken at all.
+	tracked atomic.Int64
+	shards  [failureShards]failureShard
 }
 
-// maxTrackedIPs bounds the throttle's memory under a spread-out attack: past
-// it, idle entries are reclaimed, and if none is idle new IPs go untracked.
-const maxTrackedIPs = 100_000
+// failureShard is one lock's worth of tracked IPs.
+type failureShard struct {
+	mu  sync.Mutex
+	ips map[netip.Addr]*ipFailures
+	// fullUntil is when reclaiming may next free an entry of a full shard:
+	// until then a new IP is not tracked without scanning the shard again
+	// on every failure.
+	fullUntil time.Time
+	_         [40]byte // keep neighbouring shards' locks off one cache line
+}
+
+const (
+	failureShards = 64
+	// maxTrackedIPs bounds the throttle's memory under a spread-out attack:
+	// past a shard's share of it, idle entries are reclaimed, and if none
+	// is idle new IPs go untracked.
+	maxTrackedIPs  = 100_000
+	maxShardIPs    = maxTrackedIPs / failureShards
+	fullRetryAfter = time.Second
+)
 
 // throttleKey is what the throttle counts by: the address for IPv4, the /64
 // for IPv6, since one client holds a whole /64.
@@ -44,7 +68,16 @@ type ipFailures struct {
 }
 
 func newFailureThrottle(limit int, window time.Duration) *failureThrottle {
-	return &failureThrottle{burst: float64(limit), rate: float64(limit) / float64(window), ips: map[netip.Addr]*ipFailures{}}
+	f := &failureThrottle{burst: float64(limit), rate: float64(limit) / float64(window), seed: maphash.MakeSeed()}
+	for i := range f.shards {
+		f.shards[i].ips = map[netip.Addr]*ipFailures{}
+	}
+	return f
+}
+
+// shard returns the shard that holds key (a throttleKey).
+func (f *failureThrottle) shard(key netip.Addr) *failureShard {
+	return &f.shards[maphash.Comparable(f.seed, key)%failureShards]
 }
 
 // countsAsFailure reports whether an outcome is a failed authentication
@@ -68,14 +101,17 @@ func (f *failureThrottle) refill(st *ipFailures, now time.Time) float64 {
 }
 
 // blocked reports whether ip is out of tokens, and how long until it has
-// one again. It costs one atomic load while no IP has failed.
+// one again. It costs one atomic load while no IP has failed, and one
+// shard's lock otherwise.
 func (f *failureThrottle) blocked(ip netip.Addr, now time.Time) (time.Duration, bool) {
 	if f.tracked.Load() == 0 || !ip.IsValid() {
 		return 0, false
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	st := f.ips[throttleKey(ip)]
+	key := throttleKey(ip)
+	s := f.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.ips[key]
 	if st == nil || f.refill(st, now) >= 1 {
 		return 0, false
 	}
@@ -87,40 +123,53 @@ func (f *failureThrottle) fail(ip netip.Addr, now time.Time) {
 	if !ip.IsValid() {
 		return
 	}
-	ip = throttleKey(ip)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	st := f.ips[ip]
+	key := throttleKey(ip)
+	s := f.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.ips[key]
 	if st == nil {
-		if len(f.ips) >= maxTrackedIPs {
-			f.reclaimLocked(now)
-			if len(f.ips) >= maxTrackedIPs {
+		if len(s.ips) >= maxShardIPs {
+			if now.Before(s.fullUntil) {
+				return
+			}
+			f.reclaimLocked(s, now)
+			if len(s.ips) >= maxShardIPs {
+				s.fullUntil = now.Add(fullRetryAfter)
 				return
 			}
 		}
 		st = &ipFailures{tokens: f.burst, last: now}
-		f.ips[ip] = st
-		f.tracked.Store(int64(len(f.ips)))
+		s.ips[key] = st
+		f.tracked.Add(1)
 	}
 	f.refill(st, now)
 	st.tokens = max(st.tokens-1, 0)
 }
 
-// reclaim forgets IPs whose buckets are full again.
+// reclaim forgets IPs whose buckets are full again, one shard at a time.
 func (f *failureThrottle) reclaim(now time.Time) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.reclaimLocked(now)
+	n := 0
+	for i := range f.shards {
+		s := &f.shards[i]
+		s.mu.Lock()
+		n += f.reclaimLocked(s, now)
+		s.mu.Unlock()
+	}
+	return n
 }
 
-func (f *failureThrottle) reclaimLocked(now time.Time) int {
+func (f *failureThrottle) reclaimLocked(s *failureShard, now time.Time) int {
 	n := 0
-	for ip, st := range f.ips {
+	for ip, st := range s.ips {
 		if f.refill(st, now) >= f.burst {
-			delete(f.ips, ip)
+			delete(s.ips, ip)
 			n++
 		}
 	}
-	f.tracked.Store(int64(len(f.ips)))
+	f.tracked.Add(int64(-n))
 	return n
 }
+
+// len returns how many IPs the throttle tracks.
+func (f *failureThrottle) len() int { return int(f.tracked.Load()) }

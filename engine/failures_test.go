@@ -2,7 +2,9 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,5 +60,50 @@ func TestTooManyFailures(t *testing.T) {
 	}
 	if got := from(valid, "2001:db8:1:3::1").Outcome; got != keygate.OutcomeValid {
 		t.Fatalf("another /64: got %s, want VALID", got)
+	}
+}
+
+// BenchmarkVerifyWhileFailing measures valid verifications from parallel
+// clients while other client IPs are tracked by the failure throttle: the
+// figure at ips=100000 must match the one at ips=0. With attack=true each
+// operation is one valid verification plus one failed one from an IP not
+// seen before, as under a spread-out guessing attack that keeps the
+// throttle full.
+func BenchmarkVerifyWhileFailing(b *testing.B) {
+	for _, c := range []struct {
+		ips    int
+		attack bool
+	}{{0, false}, {100_000, false}, {100_000, true}} {
+		n := c.ips
+		b.Run(fmt.Sprintf("ips=%d/attack=%t", n, c.attack), func(b *testing.B) {
+			f := newFixture(b, false)
+			_, valid := f.key(b, nil)
+			eng := productionEngine(b, f, false)
+			unknown, _ := apikey.Generate(apikey.DefaultPrefix, keygate.EnvLive)
+			ctx := context.Background()
+			for i := range n {
+				ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+				if got := eng.Verify(ctx, keygate.VerifyRequest{Key: unknown, IP: ip}).Outcome; got != keygate.OutcomeNotFound {
+					b.Fatalf("failing IP %s: got %s, want NOT_FOUND", ip, got)
+				}
+			}
+			var next atomic.Uint32
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := next.Add(1)
+				req := keygate.VerifyRequest{Key: valid, IP: netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)})}
+				bad := keygate.VerifyRequest{Key: unknown}
+				for j := uint32(0); pb.Next(); j++ {
+					if v := eng.Verify(ctx, req); v.Outcome != keygate.OutcomeValid {
+						b.Fatalf("got %s, want VALID", v.Outcome)
+					}
+					if c.attack {
+						bad.IP = netip.AddrFrom4([4]byte{byte(20 + i), byte(j >> 16), byte(j >> 8), byte(j)})
+						eng.Verify(ctx, bad)
+					}
+				}
+			})
+		})
 	}
 }
