@@ -133,8 +133,10 @@ type Store interface {
 	// Counters returns every counter stored for day.
 	Counters(ctx context.Context, day string) ([]Counter, error)
 
-	// OnChange registers fn to be called after each committed write.
-	OnChange(fn func(Change))
+	// OnChange registers fn to be called after each committed write and
+	// returns a function that unregisters it: once that has returned, no
+	// later write calls fn (a notification already under way may finish).
+	OnChange(fn func(Change)) (remove func())
 	// Ping reports whether the store can serve requests.
 	Ping(ctx context.Context) error
 	Close() error

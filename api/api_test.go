@@ -42,44 +42,77 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// clock is the test servers' clock, so that no answer depends on when the
+// test runs (an hour or a day turning over between two requests). Each
+// reading moves it a millisecond on, so that records made one after
+// another have IDs and times in that order, as they would in production;
+// a test moves it further with Add.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
+// Add moves the clock forward by d.
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
 type testServer struct {
 	*httptest.Server
 	api     *api.Server
 	rootKey string
 	logs    *syncBuffer
 	store   *sqlite.Store
+	usage   *engine.UsageBuffer
+	clock   *clock
 }
 
 func newServer(t testing.TB) *testServer {
 	t.Helper()
 	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 28, 12, 30, 0, 0, time.UTC)}
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keygate.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	store.Now = clk.Now
 	t.Cleanup(func() { store.Close() })
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	hasher := apikey.NewHasher(nil)
-	eng := engine.New(store, engine.Options{Hasher: hasher, Limiter: quota.NewLocal(quota.Options{}), Logger: log})
+	eng := engine.New(store, engine.Options{Hasher: hasher, Limiter: quota.NewLocal(quota.Options{Now: clk.Now}), Logger: log, Now: clk.Now})
+	t.Cleanup(eng.Close)
 	if err := eng.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	adm := &manage.Service{Store: store, Hasher: hasher}
+	adm := &manage.Service{Store: store, Hasher: hasher, Now: clk.Now}
 	_, root, err := adm.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	usage := engine.NewUsageBuffer(store, engine.UsageOptions{FlushInterval: 50 * time.Millisecond, ShutdownTimeout: 200 * time.Millisecond, Logger: log})
+	usage := engine.NewUsageBuffer(store, engine.UsageOptions{ShutdownTimeout: 200 * time.Millisecond, Logger: log, Now: clk.Now})
 	runCtx, stopUsage := context.WithCancel(context.Background())
 	usageDone := make(chan struct{})
 	go func() { usage.Run(runCtx); close(usageDone) }()
 	t.Cleanup(func() { stopUsage(); <-usageDone })
 	mets := metrics.New(metrics.Sources{UsageDepth: usage.Depth, UsageDropped: usage.Dropped})
-	srv := &api.Server{Engine: eng, Admin: adm, Store: store, UsageStore: store, Usage: usage, Metrics: mets, Logger: log, OpenRegistration: true}
+	srv := &api.Server{Engine: eng, Admin: adm, Store: store, UsageStore: store, Usage: usage, Metrics: mets, Logger: log, OpenRegistration: true, Now: clk.Now}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &testServer{Server: ts, api: srv, rootKey: root, logs: logs, store: store}
+	return &testServer{Server: ts, api: srv, rootKey: root, logs: logs, store: store, usage: usage, clock: clk}
+}
+
+// flushUsage writes the usage recorded so far to the store.
+func (ts *testServer) flushUsage(t testing.TB) {
+	t.Helper()
+	if err := ts.usage.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // call sends a request and decodes a JSON answer into out (when not nil).

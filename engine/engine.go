@@ -88,6 +88,8 @@ type Engine struct {
 	// does not parse is refused without any lookup.
 	legacyKeys atomic.Int64
 
+	unlisten func() // stops the store's change notifications
+
 	flushMu       sync.Mutex
 	pending       []keygate.Counter // counters whose save failed
 	flushFailures atomic.Uint64
@@ -98,7 +100,7 @@ func (e *Engine) FlushFailures() uint64 { return e.flushFailures.Load() }
 
 // New returns an Engine over store. It registers for the store's change
 // notifications, so call Load before serving and the index stays current
-// from then on.
+// from then on; Close unregisters it.
 func New(store keygate.Store, o Options) *Engine {
 	e := &Engine{
 		store:    store,
@@ -134,8 +136,16 @@ func New(store keygate.Store, o Options) *Engine {
 		}
 		e.failures = newFailureThrottle(limit, window)
 	}
-	store.OnChange(func(c keygate.Change) { e.Apply(context.Background(), c) })
+	e.unlisten = store.OnChange(func(c keygate.Change) { e.Apply(context.Background(), c) })
 	return e
+}
+
+// Close unregisters the engine from the store's change notifications, so
+// that a discarded engine is neither kept alive nor called by the store.
+// The index stops following writes; Verify still answers from it. Close
+// does not close the store.
+func (e *Engine) Close() {
+	e.unlisten()
 }
 
 // Load reads every tier, account, key and root key from the store into

@@ -67,6 +67,7 @@ func (f *fixture) open(t testing.TB, withLimits bool) {
 		o.Limiter = f.limiter
 	}
 	f.engine = engine.New(s, o)
+	t.Cleanup(f.engine.Close)
 	if err := f.engine.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -228,11 +229,34 @@ func TestPepperedHashes(t *testing.T) {
 	}
 	// An engine without the pepper cannot find it.
 	other := engine.New(f.store, engine.Options{Now: f.clock.Now})
+	defer other.Close()
 	if err := other.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got := other.Verify(context.Background(), keygate.VerifyRequest{Key: plaintext}).Outcome; got != keygate.OutcomeNotFound {
 		t.Fatalf("without the pepper: got %s, want NOT_FOUND", got)
+	}
+}
+
+func TestCloseStopsFollowingTheStore(t *testing.T) {
+	f := newFixture(t, false)
+	ctx := context.Background()
+	k, plaintext := f.key(t, nil)
+	other := engine.New(f.store, engine.Options{Hasher: f.hasher, Now: f.clock.Now})
+	if err := other.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	if _, err := f.admin.RevokeKey(ctx, manage.ActorSystem, k.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.verify(plaintext).Outcome; got != keygate.OutcomeRevoked {
+		t.Errorf("the open engine: got %s, want REVOKED", got)
+	}
+	// The closed engine no longer hears about writes: it still holds the
+	// key as it was when it closed.
+	if got := other.Verify(ctx, keygate.VerifyRequest{Key: plaintext}).Outcome; got != keygate.OutcomeValid {
+		t.Errorf("the closed engine: got %s, want VALID (it must not follow the store)", got)
 	}
 }
 
@@ -289,6 +313,7 @@ func productionEngine(b *testing.B, f *fixture, withLimits bool) *engine.Engine 
 		o.Limiter = quota.NewLocal(quota.Options{})
 	}
 	e := engine.New(f.store, o)
+	b.Cleanup(e.Close)
 	if err := e.Load(context.Background()); err != nil {
 		b.Fatal(err)
 	}

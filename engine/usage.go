@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
@@ -45,6 +46,7 @@ type UsageBuffer struct {
 	o         UsageOptions
 	shards    []usageShard
 	full      chan []keygate.UsageEvent // chunks ready to write
+	ready     chan struct{}             // a batch's worth of events is queued
 	free      sync.Pool                 // empty chunks
 	chunks    atomic.Int64              // chunks taken and not yet written
 	maxChunks int64
@@ -54,6 +56,12 @@ type UsageBuffer struct {
 	failures  atomic.Uint64
 	lastDrop  atomic.Int64 // unix nanos of the last "dropping" log line
 	loggedAt  atomic.Uint64
+
+	// writeMu serializes store writes (Run's and Flush's) and guards
+	// pending: the events taken out of chunks and not yet written, failed
+	// writes included. Its array is reused from write to write.
+	writeMu sync.Mutex
+	pending []keygate.UsageEvent
 }
 
 // chunkSize is the events of one chunk.
@@ -91,7 +99,7 @@ func NewUsageBuffer(store keygate.UsageStore, o UsageOptions) *UsageBuffer {
 		n <<= 1
 	}
 	maxChunks := max(int64((o.Capacity+chunkSize-1)/chunkSize), 1)
-	b := &UsageBuffer{store: store, o: o, shards: make([]usageShard, n), maxChunks: maxChunks, full: make(chan []keygate.UsageEvent, maxChunks)}
+	b := &UsageBuffer{store: store, o: o, shards: make([]usageShard, n), maxChunks: maxChunks, full: make(chan []keygate.UsageEvent, maxChunks), ready: make(chan struct{}, 1)}
 	b.free.New = func() any { return make([]keygate.UsageEvent, 0, chunkSize) }
 	return b
 }
@@ -119,8 +127,14 @@ func (b *UsageBuffer) Record(ev keygate.UsageEvent) bool {
 	chunk := s.cur
 	s.cur = nil
 	s.mu.Unlock()
-	b.queued.Add(chunkSize)
+	queued := b.queued.Add(chunkSize)
 	b.full <- chunk // never blocks: the channel holds every chunk there can be
+	if queued >= int64(b.o.BatchSize) {
+		select {
+		case b.ready <- struct{}{}:
+		default: // the writer has been told already
+		}
+	}
 	return true
 }
 
@@ -203,43 +217,54 @@ func (b *UsageBuffer) Run(ctx context.Context) {
 	defer tick.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
-	b.prune(ctx)
-	// pending holds the events taken out of chunks and not yet written,
-	// failed writes included; its array is reused from flush to flush.
-	var pending []keygate.UsageEvent
-	flush := func(partial bool) {
-		pending = b.take(pending, partial)
-		if left := b.write(ctx, pending); left != nil {
-			pending = left
-			return
-		}
-		clear(pending) // drop the strings for the GC; keep the capacity
-		pending = pending[:0]
-	}
+	_, _ = b.Prune(ctx) // a failure is logged; the next hour retries
 	for {
 		select {
 		case <-ctx.Done():
-			b.final(b.take(pending, true))
+			b.writeMu.Lock()
+			events := b.take(b.pending, true)
+			b.pending = nil
+			b.writeMu.Unlock()
+			b.final(events)
 			return
 		case <-tick.C:
-			flush(true)
-		case chunk := <-b.full:
-			pending = append(pending, chunk...)
-			b.recycle(chunk)
-			if len(pending) >= b.o.BatchSize {
-				flush(false)
-			}
+			_ = b.flush(ctx, true) // a failure is logged and retried
+		case <-b.ready:
+			_ = b.flush(ctx, false)
 		case <-prune.C:
-			b.prune(ctx)
+			_, _ = b.Prune(ctx)
 		}
 	}
 }
 
-// write stores events in batches and returns those it could not store, to
-// be retried with the next flush, or nil when it stored them all. What
-// waits is bounded by Capacity: past it the oldest are dropped, so a long
-// store outage cannot exhaust memory.
-func (b *UsageBuffer) write(ctx context.Context, events []keygate.UsageEvent) []keygate.UsageEvent {
+// Flush writes every event recorded before it was called, whether Run is
+// running or not, and returns once they are stored. When the store fails
+// it returns the error and keeps the events for the next flush.
+func (b *UsageBuffer) Flush(ctx context.Context) error {
+	return b.flush(ctx, true)
+}
+
+// flush takes the full chunks (and, with partial set, the partly filled
+// ones) and writes them with what failed before.
+func (b *UsageBuffer) flush(ctx context.Context, partial bool) error {
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	b.pending = b.take(b.pending, partial)
+	left, err := b.write(ctx, b.pending)
+	if err != nil {
+		b.pending = left
+		return err
+	}
+	clear(b.pending) // drop the strings for the GC; keep the capacity
+	b.pending = b.pending[:0]
+	return nil
+}
+
+// write stores events in batches. When a write fails it returns the
+// events it could not store, to be retried with the next flush, and the
+// error. What waits is bounded by Capacity: past it the oldest are
+// dropped, so a long store outage cannot exhaust memory.
+func (b *UsageBuffer) write(ctx context.Context, events []keygate.UsageEvent) ([]keygate.UsageEvent, error) {
 	for len(events) > 0 {
 		n := min(len(events), b.o.BatchSize)
 		if err := b.store.RecordUsage(ctx, events[:n]); err != nil {
@@ -250,13 +275,13 @@ func (b *UsageBuffer) write(ctx context.Context, events []keygate.UsageEvent) []
 				b.queued.Add(-int64(over))
 				events = events[over:]
 			}
-			return events
+			return events, fmt.Errorf("write usage events: %w", err)
 		}
 		b.written.Add(uint64(n))
 		b.queued.Add(-int64(n))
 		events = events[n:]
 	}
-	return nil
+	return nil, nil
 }
 
 // final writes what is left at shutdown, retrying a failing store for up
@@ -265,8 +290,8 @@ func (b *UsageBuffer) final(events []keygate.UsageEvent) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.o.ShutdownTimeout)
 	defer cancel()
 	for {
-		events = b.write(ctx, events)
-		if len(events) == 0 {
+		var err error
+		if events, err = b.write(ctx, events); err == nil {
 			return
 		}
 		select {
@@ -280,17 +305,21 @@ func (b *UsageBuffer) final(events []keygate.UsageEvent) {
 	}
 }
 
-func (b *UsageBuffer) prune(ctx context.Context) {
+// Prune deletes the raw events older than Retention at the buffer's clock
+// (none when Retention is 0) and returns how many it deleted. Run calls it
+// as it starts and hourly.
+func (b *UsageBuffer) Prune(ctx context.Context) (int64, error) {
 	if b.o.Retention <= 0 {
-		return
+		return 0, nil
 	}
 	before := b.o.Now().Add(-b.o.Retention)
 	n, err := b.store.PruneUsage(ctx, before)
 	if err != nil {
 		b.o.Logger.Error("pruning raw usage events", "before", before, "err", err)
-		return
+		return 0, fmt.Errorf("prune usage events before %s: %w", before.Format(time.RFC3339), err)
 	}
 	if n > 0 {
 		b.o.Logger.Info("pruned raw usage events past retention", "deleted", n, "before", before)
 	}
+	return n, nil
 }

@@ -77,24 +77,52 @@ func TestUsageBufferDropsWhenFull(t *testing.T) {
 func TestUsageBufferKeepsEventsWhileStoreIsDown(t *testing.T) {
 	f := newFixture(t, false)
 	k, _ := f.key(t, nil)
-	b := engine.NewUsageBuffer(f.store, engine.UsageOptions{FlushInterval: 5 * time.Millisecond, ShutdownTimeout: 50 * time.Millisecond})
+	b := engine.NewUsageBuffer(f.store, engine.UsageOptions{ShutdownTimeout: 50 * time.Millisecond})
 	if err := f.store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	stop := run(b)
 	for i := range 10 {
 		b.Record(usageEvent(k, f.clock.Now(), i))
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for b.WriteFailures() == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	for try := range 2 {
+		if err := b.Flush(context.Background()); keygate.ErrorCode(err) != keygate.EUNAVAILABLE {
+			t.Fatalf("Flush %d with the store down: got %v, want EUNAVAILABLE", try, err)
+		}
 	}
-	if b.WriteFailures() == 0 || b.Depth() != 10 || b.Written() != 0 {
-		t.Fatalf("with the store down: %d failures, depth %d, written %d; want failures, depth 10, none written", b.WriteFailures(), b.Depth(), b.Written())
+	if b.WriteFailures() != 2 || b.Depth() != 10 || b.Written() != 0 {
+		t.Fatalf("with the store down: %d failures, depth %d, written %d; want 2 failures, depth 10, none written", b.WriteFailures(), b.Depth(), b.Written())
 	}
+	stop := run(b)
 	stop()
 	if b.Dropped() != 10 {
 		t.Fatalf("after giving up at shutdown: dropped %d, want 10 reported lost", b.Dropped())
+	}
+}
+
+func TestUsageBufferFlush(t *testing.T) {
+	f := newFixture(t, false)
+	k, _ := f.key(t, nil)
+	b := engine.NewUsageBuffer(f.store, engine.UsageOptions{BatchSize: 100})
+	stop := run(b) // Flush works beside Run's own writes
+	defer stop()
+	ctx := context.Background()
+	for round, n := range []int{3, 1500} { // a partial chunk; full chunks and a partial one
+		for i := range n {
+			b.Record(usageEvent(k, f.clock.Now(), round*10_000+i))
+		}
+		if err := b.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if b.Depth() != 0 {
+			t.Fatalf("round %d: depth after Flush %d, want 0", round, b.Depth())
+		}
+	}
+	evs, err := f.store.UsageEvents(ctx, keygate.UsageQuery{KeyID: k.ID}, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1503 || b.Written() != 1503 {
+		t.Fatalf("after Flush: %d stored, %d written; want 1503, 1503", len(evs), b.Written())
 	}
 }
 
@@ -106,17 +134,12 @@ func TestUsageRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := engine.NewUsageBuffer(f.store, engine.UsageOptions{Retention: 7 * 24 * time.Hour, Now: f.clock.Now})
-	stop := run(b) // Run prunes once as it starts, then hourly
-	defer stop()
-	var evs []keygate.UsageEvent
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		var err error
-		if evs, err = f.store.UsageEvents(context.Background(), keygate.UsageQuery{KeyID: k.ID}, 10); err != nil {
-			t.Fatal(err)
-		}
-		if len(evs) == 1 {
-			break
-		}
+	if n, err := b.Prune(context.Background()); err != nil || n != 1 {
+		t.Fatalf("Prune: got %d, %v; want 1 deleted", n, err)
+	}
+	evs, err := f.store.UsageEvents(context.Background(), keygate.UsageQuery{KeyID: k.ID}, 10)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(evs) != 1 {
 		t.Fatalf("raw events after retention: got %d, want 1", len(evs))

@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,8 +62,12 @@ type Store struct {
 	stopped    chan struct{} // closed when the checkpointer has returned
 
 	mu        sync.Mutex
-	listeners []func(keygate.Change)
+	listeners []*listener
 }
+
+// listener is one function registered with OnChange; its address tells
+// registrations of the same function apart.
+type listener struct{ fn func(keygate.Change) }
 
 // errClosed is the cause of the EUNAVAILABLE error a closed store returns.
 var errClosed = errors.New("sqlite: store is closed")
@@ -256,11 +261,19 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // OnChange registers fn to be called, in the writer's goroutine, after each
-// committed write, once per changed record.
-func (s *Store) OnChange(fn func(keygate.Change)) {
+// committed write, once per changed record. The returned function
+// unregisters it; a notification already under way may still call fn.
+func (s *Store) OnChange(fn func(keygate.Change)) (remove func()) {
+	l := &listener{fn: fn}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.listeners = append(s.listeners, fn)
+	s.listeners = append(s.listeners, l)
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		// A new slice: notify may be ranging over the old one.
+		s.listeners = slices.DeleteFunc(slices.Clone(s.listeners), func(x *listener) bool { return x == l })
+	}
 }
 
 // listening reports whether any function is registered with OnChange, so
@@ -279,8 +292,8 @@ func (s *Store) notify(changes []keygate.Change) {
 	fns := s.listeners[:len(s.listeners):len(s.listeners)]
 	s.mu.Unlock()
 	for _, c := range changes {
-		for _, fn := range fns {
-			fn(c)
+		for _, l := range fns {
+			l.fn(c)
 		}
 	}
 }

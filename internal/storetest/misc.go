@@ -220,6 +220,25 @@ func testOnChangeNotOnFailure(t *testing.T, f *fixture) {
 	}
 }
 
+func testOnChangeRemove(t *testing.T, f *fixture) {
+	kept, removed := &recorder{}, &recorder{}
+	f.s.OnChange(kept.record)
+	remove := f.s.OnChange(removed.record)
+	a := f.account(t, keygate.TierFree)
+	if got := removed.about(a.ID); len(got) != 1 {
+		t.Fatalf("before remove: got changes %v, want one", got)
+	}
+	remove()
+	remove() // a second call is harmless
+	k := f.key(t, a.ID)
+	if got := removed.about(k.ID); len(got) != 0 {
+		t.Errorf("after remove: got changes %v, want none", got)
+	}
+	if got := kept.about(k.ID); len(got) != 1 {
+		t.Errorf("the other listener: got changes %v, want one", got)
+	}
+}
+
 func testTimesRoundTrip(t *testing.T, f *fixture) {
 	zone := time.FixedZone("UTC+05:30", 5*3600+1800)
 	for _, at := range []time.Time{

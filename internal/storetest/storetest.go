@@ -63,6 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keygate.Store) {
 		{"Counters", testCounters},
 		{"OnChange", testOnChange},
 		{"OnChangeNotOnFailure", testOnChangeNotOnFailure},
+		{"OnChangeRemove", testOnChangeRemove},
 		{"TimesRoundTrip", testTimesRoundTrip},
 		{"EmptySlices", testEmptySlices},
 		{"ConcurrentWrites", testConcurrentWrites},
