@@ -5,9 +5,13 @@
 // should be on this machine.
 //
 //	keygate-load -url http://127.0.0.1:8080/demo/weather -key kg_live_… -rate 5000 -duration 60s
+//
+// With -verify it calls the verify API instead: POST {"key": …} to the URL
+// with the root key of KEYGATE_ROOT_KEY, cycling through the keys of -keys.
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,12 +46,36 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "how long to send")
 	workers := flag.Int("workers", 64, "concurrent connections")
 	asJSON := flag.Bool("json", false, "print the report as JSON")
+	verify := flag.Bool("verify", false, "POST {\"key\": …} to the URL (the verify API) with the root key of KEYGATE_ROOT_KEY")
+	keysFile := flag.String("keys", "", "`FILE` of keys, one a line, sent in turn instead of -key")
 	flag.Parse()
 	if *rate < 1 || *dur <= 0 || *workers < 1 {
 		fmt.Fprintln(os.Stderr, "keygate-load: -rate, -duration and -workers must be positive")
 		os.Exit(2)
 	}
-	r, err := run(*url, *key, *rate, *dur, *workers)
+	keys := []string{*key}
+	if *keysFile != "" {
+		var err error
+		if keys, err = readKeys(*keysFile); err != nil {
+			fmt.Fprintln(os.Stderr, "keygate-load:", err)
+			os.Exit(2)
+		}
+	}
+	newRequest := func(i int64) *http.Request {
+		k := keys[i%int64(len(keys))]
+		if *verify {
+			req, _ := http.NewRequest("POST", *url, strings.NewReader(`{"key":"`+k+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+os.Getenv("KEYGATE_ROOT_KEY"))
+			return req
+		}
+		req, _ := http.NewRequest("GET", *url, nil)
+		if k != "" {
+			req.Header.Set("X-API-Key", k)
+		}
+		return req
+	}
+	r, err := run(*url, newRequest, *rate, *dur, *workers)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "keygate-load:", err)
 		os.Exit(1)
@@ -62,7 +91,30 @@ func main() {
 	fmt.Printf("statuses %v\nlatency ms: %v\n", r.Statuses, r.LatencyMs)
 }
 
-func run(url, key string, rate int, dur time.Duration, workers int) (*report, error) {
+// readKeys reads one key a line, skipping blank lines.
+func readKeys(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var keys []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k := strings.TrimSpace(sc.Text()); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s holds no key", path)
+	}
+	return keys, nil
+}
+
+func run(url string, newRequest func(int64) *http.Request, rate int, dur time.Duration, workers int) (*report, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
@@ -77,13 +129,9 @@ func run(url, key string, rate int, dur time.Duration, workers int) (*report, er
 	for w := range workers {
 		wg.Go(func() {
 			for range jobs {
-				req, _ := http.NewRequest("GET", url, nil)
-				if key != "" {
-					req.Header.Set("X-API-Key", key)
-				}
+				req := newRequest(sent.Add(1))
 				start := time.Now()
 				resp, err := client.Do(req)
-				sent.Add(1)
 				if err != nil {
 					errs.Add(1)
 					continue
