@@ -22,6 +22,10 @@ const (
 	ActionRootKeyCreated  = "root_key.created"
 	ActionRootKeyRevoked  = "root_key.revoked"
 	ActionAccountRegister = "account.registered"
+	// ActionKeyExposed records a key seen in a request's URL (refused with
+	// KEY_IN_QUERY): it may sit in access logs and browser histories, so
+	// its owner should rotate it.
+	ActionKeyExposed = "key.exposed"
 )
 
 // Audit target types.

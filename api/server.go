@@ -54,6 +54,10 @@ type Server struct {
 	// Metrics counts verifications and store errors and serves /metrics;
 	// nil serves no metrics.
 	Metrics *metrics.Metrics
+	// Exposed, when set, is told of every key found in a request's URL,
+	// which is refused with KEY_IN_QUERY, so that the exposure can be
+	// audited against the key (manage.Exposures.Report is one).
+	Exposed func(r *http.Request, e keyauth.Exposure)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -125,10 +129,14 @@ func (s *Server) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Handler returns the API's http.Handler.
+// Handler returns the API's http.Handler. It serves the route table and
+// answers any other path with a problem body: 404 RESOURCE_NOT_FOUND, or
+// 405 METHOD_NOT_ALLOWED with an Allow header when the path exists for other
+// methods. It claims no path beyond its own, so a caller can mount it
+// beside other handlers (see Mount).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	opts := keyauth.Options{TrustedProxies: s.TrustedProxies, Now: s.now}
+	opts := keyauth.Options{TrustedProxies: s.TrustedProxies, Now: s.now, Exposed: s.Exposed}
 	if s.Usage != nil {
 		opts.Record = func(ev keygate.UsageEvent) { s.Usage.Record(ev) }
 	}
@@ -143,11 +151,86 @@ func (s *Server) Handler() http.Handler {
 		}
 		mux.Handle(rt.method+" "+rt.path, h)
 	}
-	// Anything the table does not name gets a problem body, not the mux's
-	// plain-text 404 or 405.
-	mux.Handle("/", s.wrap(route{handle: s.notFound}))
-	return s.recoverer(s.logRequests(mux))
+	return s.recoverer(s.logRequests(s.refuseKeysInURL(s.unrouted(mux))))
 }
+
+// Mount registers the API's handler on mux for every path the API serves:
+// everything under /v1/, and each top-level route (/healthz, /readyz,
+// /metrics, …). Every other path stays free for the caller's handlers.
+func (s *Server) Mount(mux *http.ServeMux) {
+	h := s.Handler()
+	for _, p := range s.MountPaths() {
+		mux.Handle(p, h)
+	}
+}
+
+// MountPaths returns the mux patterns (without method) that cover the API:
+// "/v1/" and the routes outside it.
+func (s *Server) MountPaths() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, rt := range s.routes() {
+		p := rt.path
+		if strings.HasPrefix(p, "/v1/") {
+			p = "/v1/"
+		}
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// unrouted renders the mux's own answers for requests no route serves as
+// problem bodies. The mux decides 404 against 405 (and the Allow header);
+// the probe only reads its verdict.
+func (s *Server) unrouted(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		probe := &probeWriter{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			allow := probe.header.Get("Allow")
+			w.Header().Set("Allow", allow)
+			s.fail(w, r, keygate.Errorf("METHOD_NOT_ALLOWED", "%s is not allowed on %s; use %s.", r.Method, r.URL.Path, allow))
+			return
+		}
+		s.fail(w, r, keygate.Errorf(keygate.ENOTFOUND, "There is no endpoint at %s; see /v1/openapi.json for the API.", r.URL.Path))
+	})
+}
+
+// refuseKeysInURL refuses every request whose URL carries a key, on every
+// route: admin, verify and keyed alike. The key is reported to Exposed and
+// never echoed.
+func (s *Server) refuseKeysInURL(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e, ok := keyauth.KeyInURL(r.URL); ok {
+			if s.Exposed != nil {
+				s.Exposed(r, e)
+			}
+			v := keygate.Verification{Outcome: keygate.OutcomeKeyInQuery}
+			problem.Write(w, problem.FromVerification(&v, s.now()))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// probeWriter takes the mux's plain-text 404 or 405 answer and keeps only
+// its status and headers.
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header         { return p.header }
+func (p *probeWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (p *probeWriter) WriteHeader(code int)        { p.status = code }
 
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -199,50 +282,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.Metrics.StoreError()
 	}
 	if p.Status >= 500 {
-		s.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "code", p.Code, "err", err)
+		s.log().Error("request failed", "method", r.Method, "path", keyauth.SafePath(r.URL.Path), "code", p.Code, "err", err)
 	}
 	problem.Write(w, p)
-}
-
-func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {
-	for _, rt := range s.routes() {
-		if matchPath(rt.path, r.URL.Path) {
-			w.Header().Set("Allow", s.allowed(r.URL.Path))
-			return keygate.Errorf("METHOD_NOT_ALLOWED", "%s is not allowed on %s; use %s.", r.Method, r.URL.Path, s.allowed(r.URL.Path))
-		}
-	}
-	return keygate.Errorf(keygate.ENOTFOUND, "There is no endpoint at %s; see /v1/openapi.json for the API.", r.URL.Path)
-}
-
-func (s *Server) allowed(path string) string {
-	var ms []string
-	for _, rt := range s.routes() {
-		if matchPath(rt.path, path) {
-			ms = append(ms, rt.method)
-		}
-	}
-	return strings.Join(ms, ", ")
-}
-
-// matchPath reports whether path matches a mux pattern's path with {name}
-// wildcards, each matching one non-empty segment.
-func matchPath(pattern, path string) bool {
-	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
-	if len(ps) != len(xs) {
-		return false
-	}
-	for i := range ps {
-		if strings.HasPrefix(ps[i], "{") {
-			if xs[i] == "" {
-				return false
-			}
-			continue
-		}
-		if ps[i] != xs[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // logRequests logs each request's method, path (never the query, which may
@@ -254,7 +296,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 		s.log().LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("path", keyauth.SafePath(r.URL.Path)),
 			slog.Int("status", sw.Status),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("remote", r.RemoteAddr))
@@ -268,7 +310,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log().Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				s.log().Error("panic serving request", "method", r.Method, "path", keyauth.SafePath(r.URL.Path), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				problem.Write(w, problem.FromError(errors.New("panic")))
 			}
 		}()

@@ -676,3 +676,57 @@ func BenchmarkGenerate(b *testing.B) {
 		}
 	}
 }
+
+func TestFind(t *testing.T) {
+	k1, err := Generate("kg", keygate.EnvLive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := Generate("acme2", keygate.EnvTest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := k1[:len(k1)-1] + string(k1[len(k1)-1]^1) // checksum broken
+	tests := []struct {
+		name, in, want string
+	}{
+		{"whole", k1, k1},
+		{"in a path", "/v1/keys/" + k1 + "/show", k1},
+		{"with an extension", "/files/" + k2 + ".json", k2},
+		{"in a query", "city=Oslo&tok=" + k2 + "&x=1", k2},
+		{"glued on the left", "xyz" + k1, k1},
+		{"glued on the right", k1 + "abc", k1},
+		{"second of two candidates", "kg_live_nope/" + k2, k2},
+		{"broken checksum", "/x/" + bad, ""},
+		{"no key", "/weather?city=Oslo", ""},
+		{"empty", "", ""},
+		{"only the env", "_live_", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := Find(tt.in)
+			if got != tt.want || ok != (tt.want != "") {
+				t.Fatalf("Find(%q) = %q, %v; want %q", tt.in, got, ok, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzFind(f *testing.F) {
+	k, _ := Generate("kg", keygate.EnvLive)
+	for _, s := range []string{"", "_live_", "/a/" + k, k + k, "kg_test_" + strings.Repeat("A", 200)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := Find(s)
+		if !ok {
+			return
+		}
+		if !strings.Contains(s, got) {
+			t.Fatalf("Find(%q) = %q, not a substring", s, got)
+		}
+		if _, err := Parse(got); err != nil {
+			t.Fatalf("Find(%q) = %q, which does not parse: %v", s, got, err)
+		}
+	})
+}

@@ -471,6 +471,17 @@ func (e *Engine) peek(v *keygate.Verification, lim keygate.Limits, now time.Time
 	}
 }
 
+// Lookup finds the key record of a presented key in the index without
+// verifying or counting anything. It serves bookkeeping such as auditing a
+// key seen where it should not be, not authentication.
+func (e *Engine) Lookup(presented string) (*keygate.Key, bool) {
+	ent, _, ok := e.lookup(presented)
+	if !ok {
+		return nil, false
+	}
+	return ent.key, true
+}
+
 // RootKey authenticates a root key from memory. It returns false for
 // anything that is not a live root key.
 func (e *Engine) RootKey(presented string) (*keygate.RootKey, bool) {

@@ -10,20 +10,24 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/problem"
 )
 
 // HeaderAPIKey is the header API keys are sent in.
 const HeaderAPIKey = "X-API-Key"
 
-// QueryParams are the URL query parameters that, when present, mean a key
-// was sent in the URL: refused with KEY_IN_QUERY.
-var QueryParams = []string{"api_key", "apikey", "key", "access_token", "x-api-key"}
+// QueryParams are URL query parameter names (matched case-insensitively)
+// that, when present, mean a key was sent in the URL: refused with
+// KEY_IN_QUERY whatever their value. A parameter of any other name is
+// refused too when its value holds a valid key.
+var QueryParams = []string{"api_key", "apikey", "key", "token", "access_token", "x-api-key"}
 
 // Verifier checks a key. engine.Engine is one.
 type Verifier interface {
@@ -45,6 +49,18 @@ type Options struct {
 	// ObserveVerify, when set, receives each verification's outcome and
 	// how long the verification took.
 	ObserveVerify func(o keygate.Outcome, d time.Duration)
+	// Exposed, when set, is told of every key found in a request's URL
+	// (which is refused with KEY_IN_QUERY), so that the exposure can be
+	// recorded against the key. It must not block, log or keep the key.
+	Exposed func(r *http.Request, e Exposure)
+}
+
+// Exposure is a key found in a request's URL. Key is the candidate found:
+// a valid keygate key, or the value of a QueryParams parameter (which may
+// be anything, including empty).
+type Exposure struct {
+	Key   string
+	Where string // "query" or "path"
 }
 
 type ctxKey struct{}
@@ -66,7 +82,7 @@ func New(v Verifier, o Options) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := now()
 			ip := ClientIP(r, o.TrustedProxies)
-			res := check(r.Context(), v, r, o.Scopes, ip)
+			res := check(r.Context(), v, r, o.Scopes, ip, o.Exposed)
 			if o.ObserveVerify != nil {
 				o.ObserveVerify(res.Outcome, now().Sub(start))
 			}
@@ -135,35 +151,93 @@ func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // Check verifies the key of r without answering: the building block for
 // callers that answer themselves (the gateway).
 func Check(ctx context.Context, v Verifier, r *http.Request, o Options) keygate.Verification {
-	return check(ctx, v, r, o.Scopes, ClientIP(r, o.TrustedProxies))
+	return check(ctx, v, r, o.Scopes, ClientIP(r, o.TrustedProxies), o.Exposed)
 }
 
-func check(ctx context.Context, v Verifier, r *http.Request, scopes []string, ip netip.Addr) keygate.Verification {
-	key, inQuery := Key(r)
-	if inQuery {
+func check(ctx context.Context, v Verifier, r *http.Request, scopes []string, ip netip.Addr, exposed func(*http.Request, Exposure)) keygate.Verification {
+	if e, ok := KeyInURL(r.URL); ok {
+		if exposed != nil {
+			exposed(r, e)
+		}
 		return keygate.Verification{Outcome: keygate.OutcomeKeyInQuery}
 	}
+	key, _ := HeaderKey(r)
 	return v.Verify(ctx, keygate.VerifyRequest{Key: key, Scopes: scopes, IP: ip})
 }
 
-// Key returns the key presented in r's headers, and whether the URL query
-// carries what looks like a key.
-func Key(r *http.Request) (key string, inQuery bool) {
-	if r.URL.RawQuery != "" {
-		q := r.URL.Query()
-		for _, p := range QueryParams {
-			if q.Has(p) {
-				return "", true
-			}
-		}
+// Key returns the key presented in r's headers, and whether r's URL
+// carries a key (see KeyInURL), in which case key is empty.
+func Key(r *http.Request) (key string, inURL bool) {
+	if _, ok := KeyInURL(r.URL); ok {
+		return "", true
 	}
+	key, _ = HeaderKey(r)
+	return key, false
+}
+
+// HeaderKey returns the key presented in r's headers — X-API-Key, else
+// Authorization: Bearer — and the header it came from.
+func HeaderKey(r *http.Request) (key, header string) {
 	if k := r.Header.Get(HeaderAPIKey); k != "" {
-		return strings.TrimSpace(k), false
+		return strings.TrimSpace(k), HeaderAPIKey
 	}
 	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-		return strings.TrimSpace(a[7:]), false
+		return strings.TrimSpace(a[7:]), "Authorization"
 	}
-	return "", false
+	return "", ""
+}
+
+// KeyInURL reports whether u carries a key: a valid keygate key (any
+// prefix) anywhere in the path or the query, whatever the parameter's
+// name, or a parameter named in QueryParams (any case), whatever its
+// value. Such requests are refused with KEY_IN_QUERY and never forwarded.
+func KeyInURL(u *url.URL) (Exposure, bool) {
+	if k, ok := apikey.Find(u.Path); ok {
+		return Exposure{Key: k, Where: "path"}, true
+	}
+	if u.RawPath != "" {
+		if k, ok := apikey.Find(u.RawPath); ok {
+			return Exposure{Key: k, Where: "path"}, true
+		}
+	}
+	if u.RawQuery == "" {
+		return Exposure{}, false
+	}
+	var named *Exposure
+	for rest := u.RawQuery; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		name, value, _ := strings.Cut(pair, "=")
+		if strings.ContainsAny(value, "%+") {
+			if v, err := url.QueryUnescape(value); err == nil {
+				value = v
+			}
+		}
+		if k, ok := apikey.Find(value); ok {
+			return Exposure{Key: k, Where: "query"}, true
+		}
+		if named == nil && isKeyParam(name) {
+			named = &Exposure{Key: value, Where: "query"}
+		}
+	}
+	if named != nil {
+		return *named, true
+	}
+	return Exposure{}, false
+}
+
+func isKeyParam(name string) bool {
+	if strings.Contains(name, "%") {
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+	}
+	for _, p := range QueryParams {
+		if strings.EqualFold(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // ClientIP returns the address of the client that sent r. X-Forwarded-For
@@ -261,4 +335,25 @@ func ceilSeconds(d time.Duration) int64 {
 		s++
 	}
 	return s
+}
+
+// SafePath returns p with every key in it replaced by its start and an
+// ellipsis ("kg_live_4fQx…"), for logs: a key sent in a path by mistake is
+// never written out whole.
+func SafePath(p string) string {
+	k, ok := apikey.Find(p)
+	if !ok {
+		return p
+	}
+	var b strings.Builder
+	for ok {
+		i := strings.Index(p, k)
+		b.WriteString(p[:i])
+		b.WriteString(apikey.Start(k))
+		b.WriteString("…")
+		p = p[i+len(k):]
+		k, ok = apikey.Find(p)
+	}
+	b.WriteString(p)
+	return b.String()
 }

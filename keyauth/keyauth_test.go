@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/apikey"
 )
 
 func TestClientIP(t *testing.T) {
@@ -146,5 +148,52 @@ func TestMiddlewareRecordsUsage(t *testing.T) {
 	}
 	if e := events[1]; e.Status != 401 || e.Outcome != keygate.OutcomeRevoked {
 		t.Errorf("refused request's event: got %+v", e)
+	}
+}
+
+func TestKeyInURL(t *testing.T) {
+	key, err := apikey.Generate("kg", keygate.EnvLive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, target string
+		want         Exposure
+		found        bool
+	}{
+		{"clean", "/weather?city=Oslo", Exposure{}, false},
+		{"key under any name", "/weather?q=" + key, Exposure{Key: key, Where: "query"}, true},
+		{"key among others", "/weather?a=1&b=" + key + "&c=2", Exposure{Key: key, Where: "query"}, true},
+		{"named parameter any case", "/weather?ApiKey=hello", Exposure{Key: "hello", Where: "query"}, true},
+		{"named parameter empty", "/weather?token=", Exposure{Key: "", Where: "query"}, true},
+		{"encoded name", "/weather?api%5Fkey=x", Exposure{Key: "x", Where: "query"}, true},
+		{"a key wins over a name", "/weather?key=x&k=" + key, Exposure{Key: key, Where: "query"}, true},
+		{"key in the path", "/users/" + key + "/profile", Exposure{Key: key, Where: "path"}, true},
+		{"encoded key in the path", "/users/" + strings.ReplaceAll(key, "_", "%5F"), Exposure{Key: key, Where: "path"}, true},
+		{"similar name is fine", "/weather?keys=1&monkey=2", Exposure{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", tt.target, nil)
+			got, found := KeyInURL(r.URL)
+			if got != tt.want || found != tt.found {
+				t.Fatalf("got %+v, %v; want %+v, %v", got, found, tt.want, tt.found)
+			}
+		})
+	}
+}
+
+func TestSafePath(t *testing.T) {
+	key, err := apikey.Generate("kg", keygate.EnvLive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := SafePath("/a/" + key + "/b/" + key)
+	want := "/a/" + apikey.Start(key) + "…/b/" + apikey.Start(key) + "…"
+	if got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if got := SafePath("/weather"); got != "/weather" {
+		t.Fatalf("got %q, want /weather", got)
 	}
 }
