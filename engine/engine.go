@@ -20,23 +20,43 @@ import (
 	"github.com/keygate/keygate/apikey"
 )
 
-// Limiter enforces rate limits and daily quotas per key. quota.Local is the
-// in-process implementation.
+// Limiter enforces rate limits and daily quotas per key. quota.Local is
+// the in-process implementation; redis.Limiter counts across instances.
+//
+// An error means the limiter could not decide. The engine then lets the
+// request pass without limit figures, logs the error (at most once every
+// LimiterErrorLogInterval) and counts it in LimiterErrors: limits fail
+// open, so that a broken limiter cannot lock every client out of the API
+// it guards. A limiter that can degrade better does so itself, as
+// redis.Limiter does by counting locally while Redis is unreachable.
 type Limiter interface {
-	// TakeAt decides one request at time now and consumes from the key's
+	// Take decides one request at time now and consumes from the key's
 	// limits when it is allowed.
-	TakeAt(id string, lim keygate.Limits, now time.Time) keygate.LimitResult
-	// PeekAt reports the key's figures at time now without consuming
+	Take(ctx context.Context, id string, lim keygate.Limits, now time.Time) (keygate.LimitResult, error)
+	// Peek reports the key's figures at time now without consuming
 	// anything.
-	PeekAt(id string, lim keygate.Limits, now time.Time) keygate.LimitResult
-	// Dirty returns today's counters changed since the last call.
+	Peek(ctx context.Context, id string, lim keygate.Limits, now time.Time) (keygate.LimitResult, error)
+}
+
+// LocalCounters is implemented by a Limiter that holds counts in this
+// process's memory, which the engine then saves to the store and restores
+// from it: Load calls Restore with today's stored counters, and Run calls
+// Dirty every FlushInterval (and at shutdown) to save what changed, and
+// Reclaim every minute.
+type LocalCounters interface {
+	// Dirty returns the counters changed since the last call.
 	Dirty() []keygate.Counter
 	// Restore loads counters saved earlier, keeping the larger count where
 	// it already holds one; counters of other days than today are ignored.
 	Restore(cs []keygate.Counter)
-	// Reclaim drops idle per-key state.
+	// Reclaim drops idle per-key state and returns how many keys it
+	// dropped.
 	Reclaim() int
 }
+
+// LimiterErrorLogInterval is the least time between two logged limiter
+// errors; the others are only counted.
+const LimiterErrorLogInterval = 10 * time.Second
 
 // Options configure an Engine.
 type Options struct {
@@ -73,6 +93,7 @@ type Engine struct {
 	store    keygate.Store
 	hasher   *apikey.Hasher
 	limiter  Limiter
+	counters LocalCounters // limiter, when it keeps counts in memory
 	flush    time.Duration
 	now      func() time.Time
 	log      *slog.Logger
@@ -93,10 +114,17 @@ type Engine struct {
 	flushMu       sync.Mutex
 	pending       []keygate.Counter // counters whose save failed
 	flushFailures atomic.Uint64
+
+	limiterErrors  atomic.Uint64
+	limiterErrLast atomic.Int64 // Unix nanoseconds of the last logged limiter error
 }
 
 // FlushFailures returns how many counter flushes failed (and were retried).
 func (e *Engine) FlushFailures() uint64 { return e.flushFailures.Load() }
+
+// LimiterErrors returns how many requests passed without limits because
+// the Limiter returned an error.
+func (e *Engine) LimiterErrors() uint64 { return e.limiterErrors.Load() }
 
 // New returns an Engine over store. It registers for the store's change
 // notifications, so call Load before serving and the index stays current
@@ -114,6 +142,7 @@ func New(store keygate.Store, o Options) *Engine {
 		tiers:    map[string]*keygate.Tier{},
 		roots:    map[[32]byte]*keygate.RootKey{},
 	}
+	e.counters, _ = o.Limiter.(LocalCounters)
 	if e.hasher == nil {
 		e.hasher = apikey.NewHasher(nil)
 	}
@@ -209,12 +238,12 @@ func (e *Engine) Load(ctx context.Context) error {
 	e.mu.Unlock()
 	e.legacyKeys.Store(legacy)
 
-	if e.limiter != nil {
+	if e.counters != nil {
 		cs, err := e.store.Counters(ctx, e.now().UTC().Format(time.DateOnly))
 		if err != nil {
 			return fmt.Errorf("load counters: %w", err)
 		}
-		e.limiter.Restore(cs)
+		e.counters.Restore(cs)
 	}
 	e.log.Info("verification index loaded", "keys", len(kmap), "accounts", len(amap), "tiers", len(tmap), "root_keys", len(rmap))
 	return nil
@@ -333,14 +362,14 @@ func (e *Engine) Verify(ctx context.Context, req keygate.VerifyRequest) keygate.
 			return keygate.Verification{Outcome: keygate.OutcomeTooManyFailures, Limits: keygate.LimitResult{RetryAfter: wait}}
 		}
 	}
-	v := e.verify(req, now)
+	v := e.verify(ctx, req, now)
 	if e.failures != nil && countsAsFailure(v.Outcome) {
 		e.failures.fail(req.IP, now)
 	}
 	return v
 }
 
-func (e *Engine) verify(req keygate.VerifyRequest, now time.Time) keygate.Verification {
+func (e *Engine) verify(ctx context.Context, req keygate.VerifyRequest, now time.Time) keygate.Verification {
 	ent, v, ok := e.lookup(req.Key)
 	if !ok {
 		return v
@@ -360,24 +389,39 @@ func (e *Engine) verify(req keygate.VerifyRequest, now time.Time) keygate.Verifi
 	lim := keygate.EffectiveLimits(k, v.Tier)
 	if len(ent.cidrs) > 0 && !allowed(ent.cidrs, req.IP) {
 		v.Outcome = keygate.OutcomeIPNotAllowed
-		e.peek(&v, lim, now)
+		e.peek(ctx, &v, lim, now)
 		return v
 	}
 	if len(req.Scopes) > 0 {
 		if missing, ok := keygate.MissingScope(k.Scopes, req.Scopes); ok {
 			v.Outcome = keygate.OutcomeInsufficientScope
 			v.MissingScope = missing
-			e.peek(&v, lim, now)
+			e.peek(ctx, &v, lim, now)
 			return v
 		}
 	}
 	v.Outcome = keygate.OutcomeValid
 	if e.limiter != nil {
-		v.Limits = e.limiter.TakeAt(k.ID, lim, now)
-		v.HasLimits = true
-		v.Outcome = v.Limits.Outcome
+		r, err := e.limiter.Take(ctx, k.ID, lim, now)
+		if err != nil {
+			e.limiterFailed(k.ID, err)
+			return v
+		}
+		v.Limits, v.HasLimits, v.Outcome = r, true, r.Outcome
 	}
 	return v
+}
+
+// limiterFailed counts a limiter error and logs it, unless one was logged
+// less than LimiterErrorLogInterval ago.
+func (e *Engine) limiterFailed(keyID string, err error) {
+	e.limiterErrors.Add(1)
+	now := time.Now().UnixNano()
+	last := e.limiterErrLast.Load()
+	if now-last < int64(LimiterErrorLogInterval) || !e.limiterErrLast.CompareAndSwap(last, now) {
+		return
+	}
+	e.log.Error("rate limiter failed: requests pass without limits", "key_id", keyID, "err", err, "errors_so_far", e.limiterErrors.Load())
 }
 
 // lookup finds the presented key in the index. When it is not found it
@@ -464,11 +508,16 @@ func allowed(cidrs []netip.Prefix, ip netip.Addr) bool {
 	return false
 }
 
-func (e *Engine) peek(v *keygate.Verification, lim keygate.Limits, now time.Time) {
-	if e.limiter != nil {
-		v.Limits = e.limiter.PeekAt(v.Key.ID, lim, now)
-		v.HasLimits = true
+func (e *Engine) peek(ctx context.Context, v *keygate.Verification, lim keygate.Limits, now time.Time) {
+	if e.limiter == nil {
+		return
 	}
+	r, err := e.limiter.Peek(ctx, v.Key.ID, lim, now)
+	if err != nil {
+		e.limiterFailed(v.Key.ID, err)
+		return
+	}
+	v.Limits, v.HasLimits = r, true
 }
 
 // Lookup finds the key record of a presented key in the index without
@@ -496,16 +545,17 @@ func (e *Engine) RootKey(presented string) (*keygate.RootKey, bool) {
 	return r, r != nil
 }
 
-// Run flushes the limiter's counters to the store every FlushInterval and
-// reclaims idle limiter state, until ctx is done; then it flushes once more
-// and returns.
+// Run does the engine's upkeep until ctx is done: when the limiter keeps
+// LocalCounters, it saves their changes to the store every FlushInterval
+// (and once more when ctx is done) and reclaims idle limiter state every
+// minute; it also forgets the failure throttle's idle client IPs.
 func (e *Engine) Run(ctx context.Context) {
-	if e.limiter == nil {
-		<-ctx.Done()
-		return
+	var flush <-chan time.Time
+	if e.counters != nil {
+		t := time.NewTicker(e.flush)
+		defer t.Stop()
+		flush = t.C
 	}
-	t := time.NewTicker(e.flush)
-	defer t.Stop()
 	reclaim := time.NewTicker(time.Minute)
 	defer reclaim.Stop()
 	for {
@@ -513,11 +563,13 @@ func (e *Engine) Run(ctx context.Context) {
 		case <-ctx.Done():
 			e.Flush(context.WithoutCancel(ctx))
 			return
-		case <-t.C:
+		case <-flush:
 			e.Flush(ctx)
 		case <-reclaim.C:
-			if n := e.limiter.Reclaim(); n > 0 {
-				e.log.Debug("reclaimed idle limiter state", "entries", n)
+			if e.counters != nil {
+				if n := e.counters.Reclaim(); n > 0 {
+					e.log.Debug("reclaimed idle limiter state", "entries", n)
+				}
 			}
 			if e.failures != nil {
 				e.failures.reclaim(e.now())
@@ -526,15 +578,16 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
-// Flush saves the limiter's changed counters to the store. Counters that
-// cannot be saved are kept and saved with the next flush.
+// Flush saves the limiter's changed counters to the store, when it keeps
+// LocalCounters. Counters that cannot be saved are kept and saved with the
+// next flush.
 func (e *Engine) Flush(ctx context.Context) {
-	if e.limiter == nil {
+	if e.counters == nil {
 		return
 	}
 	e.flushMu.Lock()
 	defer e.flushMu.Unlock()
-	cs := mergeCounters(e.pending, e.limiter.Dirty())
+	cs := mergeCounters(e.pending, e.counters.Dirty())
 	e.pending = nil
 	if len(cs) == 0 {
 		return

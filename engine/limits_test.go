@@ -1,13 +1,18 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/engine"
 	"github.com/keygate/keygate/manage"
 )
 
@@ -160,5 +165,46 @@ func TestQuotaUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	if got := valid.Load(); got != 1000 {
 		t.Fatalf("3200 concurrent calls on a quota of 1000: got %d valid, want exactly 1000", got)
+	}
+}
+
+// brokenLimiter fails every decision, as a limiter whose backend is gone
+// and that has no fallback of its own would.
+type brokenLimiter struct{ calls atomic.Int64 }
+
+func (b *brokenLimiter) Take(context.Context, string, keygate.Limits, time.Time) (keygate.LimitResult, error) {
+	b.calls.Add(1)
+	return keygate.LimitResult{}, errors.New("limiter backend unreachable")
+}
+
+func (b *brokenLimiter) Peek(context.Context, string, keygate.Limits, time.Time) (keygate.LimitResult, error) {
+	b.calls.Add(1)
+	return keygate.LimitResult{}, errors.New("limiter backend unreachable")
+}
+
+func TestLimiterErrorsFailOpen(t *testing.T) {
+	f := newFixture(t, false)
+	broken := &brokenLimiter{}
+	var logs bytes.Buffer
+	f.engine = engine.New(f.store, engine.Options{Hasher: f.hasher, Now: f.clock.Now, Limiter: broken,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err := f.engine.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	key := f.limitedKey(t, 1, keygate.EnvLive)
+	for i := range 3 {
+		v := f.verify(key)
+		if v.Outcome != keygate.OutcomeValid || v.HasLimits {
+			t.Fatalf("request %d with the limiter failing: got %s (limits %v), want VALID without limits", i+1, v.Outcome, v.HasLimits)
+		}
+	}
+	if got := f.verify(key, "billing:read").Outcome; got != keygate.OutcomeInsufficientScope {
+		t.Fatalf("a refused check with the limiter failing: got %s, want INSUFFICIENT_SCOPE", got)
+	}
+	if got := f.engine.LimiterErrors(); got != 4 || broken.calls.Load() != 4 {
+		t.Errorf("LimiterErrors: got %d (limiter called %d times), want 4", got, broken.calls.Load())
+	}
+	if n := strings.Count(logs.String(), "rate limiter failed"); n != 1 {
+		t.Errorf("logged %d limiter errors, want 1 (the rest only counted):\n%s", n, logs.String())
 	}
 }

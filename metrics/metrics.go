@@ -22,6 +22,9 @@ type Sources struct {
 	UsageWritten       func() uint64
 	UsageWriteFailures func() uint64
 	CounterFlushErrors func() uint64
+	// LimiterErrors counts requests that passed without limits because
+	// the limiter failed (see engine.Limiter).
+	LimiterErrors func() uint64
 }
 
 // Metrics holds keygate's collectors in their own registry.
@@ -89,6 +92,12 @@ func New(src Sources) *Metrics {
 			Name: "keygate_usage_dropped_total",
 			Help: "Usage events dropped because the buffer was full (the requests still passed).",
 		}, func() float64 { return float64(src.UsageDropped()) }))
+	}
+	if src.LimiterErrors != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "keygate_limiter_errors_total",
+			Help: "Requests that passed without rate limit or quota because the limiter failed.",
+		}, func() float64 { return float64(src.LimiterErrors()) }))
 	}
 	if src.UsageWritten != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

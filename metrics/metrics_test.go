@@ -17,6 +17,7 @@ func TestScrape(t *testing.T) {
 		UsageWritten:       func() uint64 { return 42 },
 		UsageWriteFailures: func() uint64 { return 2 },
 		CounterFlushErrors: func() uint64 { return 1 },
+		LimiterErrors:      func() uint64 { return 5 },
 	})
 	m.ObserveVerify(keygate.OutcomeValid, 3*time.Microsecond)
 	m.ObserveVerify(keygate.OutcomeValid, 3*time.Microsecond)
@@ -34,6 +35,7 @@ func TestScrape(t *testing.T) {
 		`keygate_usage_buffer_depth 7`,
 		`keygate_usage_dropped_total 3`,
 		`keygate_usage_written_total 42`,
+		`keygate_limiter_errors_total 5`,
 		`keygate_store_errors_total{op="admin"} 1`,
 		`keygate_store_errors_total{op="usage_write"} 2`,
 		`keygate_store_errors_total{op="counter_flush"} 1`,

@@ -1,11 +1,18 @@
 package quota_test
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/engine"
 	"github.com/keygate/keygate/quota"
+)
+
+var (
+	_ engine.Limiter       = (*quota.Local)(nil)
+	_ engine.LocalCounters = (*quota.Local)(nil)
 )
 
 func ExampleLocal() {
@@ -15,7 +22,7 @@ func ExampleLocal() {
 
 	for _, step := range []time.Duration{0, 0, time.Second, 0, time.Second} {
 		now = now.Add(step)
-		r := l.Take("key_1", lim)
+		r, _ := l.Take(context.Background(), "key_1", lim, now)
 		fmt.Printf("%s %s quota=%d tokens=%d retry=%v\n",
 			now.Format(time.TimeOnly), r.Outcome, r.QuotaRemaining, r.RateRemaining, r.RetryAfter)
 	}

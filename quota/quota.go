@@ -16,6 +16,7 @@
 package quota
 
 import (
+	"context"
 	"hash/maphash"
 	"math"
 	"math/bits"
@@ -159,23 +160,32 @@ func (l *Local) shard(id string) *shard {
 	return &l.shards[maphash.String(l.seed, id)&l.mask]
 }
 
-// Take decides one request of key id under lim and, when it is allowed,
-// consumes one token and one unit of today's quota. The rate limit is
-// checked first (OutcomeRateLimited, RetryAfter until one token has
+// Take decides one request of key id under lim at time now and, when it is
+// allowed, consumes one token and one unit of today's quota. The rate limit
+// is checked first (OutcomeRateLimited, RetryAfter until one token has
 // refilled), then the quota (OutcomeQuotaExceeded, RetryAfter until
-// 00:00 UTC). A refused request consumes nothing.
+// 00:00 UTC). A refused request consumes nothing. It implements
+// engine.Limiter and never returns an error.
 //
 // lim applies at once, whatever the key was last checked under: the bucket
 // keeps its tokens, up to lim.Burst, and refills at lim.RatePerSecond; the
 // quota is lim.QuotaPerDay against what was used today. lim should satisfy
 // keygate.ValidateLimits; other values are clamped, never a panic.
-func (l *Local) Take(id string, lim keygate.Limits) keygate.LimitResult {
-	return l.TakeAt(id, lim, l.now())
+func (l *Local) Take(ctx context.Context, id string, lim keygate.Limits, now time.Time) (keygate.LimitResult, error) {
+	return l.TakeAt(id, lim, now), nil
 }
 
-// TakeAt is Take at time t, for a caller that has already read the clock
-// (reading it costs as much as the rest of Take on some machines). t should
-// come from the same clock as Options.Now.
+// Peek returns what Take would answer for key id under lim at time now,
+// without consuming anything: the remaining figures are those before the
+// request, and Outcome and RetryAfter say whether a Take now would pass. It
+// is for the headers of failed checks and for the verify API. Peek does
+// not create state for a key it has not seen. It never returns an error.
+func (l *Local) Peek(ctx context.Context, id string, lim keygate.Limits, now time.Time) (keygate.LimitResult, error) {
+	return l.PeekAt(id, lim, now), nil
+}
+
+// TakeAt is Take without the context and the error, for callers that hold
+// a *Local. t should come from the same clock as Options.Now.
 func (l *Local) TakeAt(id string, lim keygate.Limits, t time.Time) keygate.LimitResult {
 	now, wall := l.clock(t)
 	today := dayOf(wall)
@@ -201,16 +211,7 @@ func (l *Local) TakeAt(id string, lim keygate.Limits, t time.Time) keygate.Limit
 	return r
 }
 
-// Peek returns what Take would answer for key id under lim, without
-// consuming anything: the remaining figures are those before the request,
-// and Outcome and RetryAfter say whether a Take now would pass. It is for
-// the headers of failed checks and for the verify API. Peek does not create
-// state for a key it has not seen.
-func (l *Local) Peek(id string, lim keygate.Limits) keygate.LimitResult {
-	return l.PeekAt(id, lim, l.now())
-}
-
-// PeekAt is Peek at time t; see TakeAt.
+// PeekAt is Peek without the context and the error; see TakeAt.
 func (l *Local) PeekAt(id string, lim keygate.Limits, t time.Time) keygate.LimitResult {
 	now, wall := l.clock(t)
 	today := dayOf(wall)

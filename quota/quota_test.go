@@ -36,6 +36,15 @@ func roomy() keygate.Limits {
 	return keygate.Limits{QuotaPerDay: 1 << 40, RatePerSecond: 1e9, Burst: 1 << 30}
 }
 
+// take and peek decide at the limiter's own clock.
+func (l *Local) take(id string, lim keygate.Limits) keygate.LimitResult {
+	return l.TakeAt(id, lim, l.now())
+}
+
+func (l *Local) peek(id string, lim keygate.Limits) keygate.LimitResult {
+	return l.PeekAt(id, lim, l.now())
+}
+
 func newTest(t *testing.T, start time.Time) (*Local, *clock) {
 	t.Helper()
 	c := newClock(start)
@@ -47,7 +56,7 @@ func takeN(t *testing.T, l *Local, id string, lim keygate.Limits, n int) keygate
 	t.Helper()
 	var r keygate.LimitResult
 	for i := range n {
-		r = l.Take(id, lim)
+		r = l.take(id, lim)
 		if !r.Allowed() {
 			t.Fatalf("Take %d of %d on %s: got %+v, want allowed", i+1, n, id, r)
 		}
@@ -58,7 +67,7 @@ func takeN(t *testing.T, l *Local, id string, lim keygate.Limits, n int) keygate
 func TestTakeFigures(t *testing.T) {
 	l, _ := newTest(t, noon)
 	lim := keygate.Limits{QuotaPerDay: 1000, RatePerSecond: 5, Burst: 10}
-	got := l.Take("key_a", lim)
+	got := l.take("key_a", lim)
 	want := keygate.LimitResult{
 		Outcome:        keygate.OutcomeValid,
 		QuotaLimit:     1000,
@@ -76,7 +85,7 @@ func TestTakeFigures(t *testing.T) {
 	// it describes, so one more of each is left than after a Take.
 	want.QuotaRemaining, want.RateRemaining = 999, 9
 	for range 3 {
-		if got := l.Peek("key_a", lim); got != want {
+		if got := l.peek("key_a", lim); got != want {
 			t.Errorf("Peek:\ngot  %+v\nwant %+v", got, want)
 		}
 	}
@@ -102,12 +111,12 @@ func TestBurstThenRefill(t *testing.T) {
 			l, c := newTest(t, noon)
 			lim := keygate.Limits{QuotaPerDay: 1000, RatePerSecond: tt.rate, Burst: tt.burst}
 			for i := range tt.burst {
-				r := l.Take("key_a", lim)
+				r := l.take("key_a", lim)
 				if !r.Allowed() || r.RateRemaining != tt.burst-1-i {
 					t.Fatalf("Take %d: got %s with %d tokens left, want VALID with %d", i+1, r.Outcome, r.RateRemaining, tt.burst-1-i)
 				}
 			}
-			r := l.Take("key_a", lim)
+			r := l.take("key_a", lim)
 			if r.Outcome != keygate.OutcomeRateLimited || r.RetryAfter != tt.wantRetry {
 				t.Fatalf("Take after the burst: got %s, RetryAfter %v; want RATE_LIMITED, %v", r.Outcome, r.RetryAfter, tt.wantRetry)
 			}
@@ -120,22 +129,22 @@ func TestBurstThenRefill(t *testing.T) {
 
 			// One nanosecond short of a token is still no token.
 			c.Advance(tt.interval - 1)
-			if r := l.Take("key_a", lim); r.Allowed() {
+			if r := l.take("key_a", lim); r.Allowed() {
 				t.Fatalf("1ns before the refill: got %+v, want refused", r)
 			}
 			c.Advance(1)
 			takeN(t, l, "key_a", lim, 1)
-			if r := l.Take("key_a", lim); r.Allowed() {
+			if r := l.take("key_a", lim); r.Allowed() {
 				t.Fatalf("after the one refilled token: got %+v, want refused", r)
 			}
 
 			// A long pause fills the bucket to the burst and no further.
 			c.Advance(time.Hour)
-			if r := l.Peek("key_a", lim); r.RateRemaining != tt.burst || r.RateReset != 0 {
+			if r := l.peek("key_a", lim); r.RateRemaining != tt.burst || r.RateReset != 0 {
 				t.Errorf("after an hour: got %d tokens, RateReset %v; want %d, 0", r.RateRemaining, r.RateReset, tt.burst)
 			}
 			takeN(t, l, "key_a", lim, int(tt.burst))
-			if r := l.Take("key_a", lim); r.Allowed() {
+			if r := l.take("key_a", lim); r.Allowed() {
 				t.Fatalf("after the refilled burst: got %+v, want refused", r)
 			}
 		})
@@ -173,7 +182,7 @@ func TestSustainedRate(t *testing.T) {
 				return n*tt.den*int64(time.Second) <= tt.burst*tt.den*int64(time.Second)+tt.num*elapsed
 			}
 			for i := int64(0); elapsed < int64(tt.span); i++ {
-				for l.Take("key_a", lim).Allowed() {
+				for l.take("key_a", lim).Allowed() {
 					allowed++
 				}
 				if !bound(allowed) {
@@ -184,7 +193,7 @@ func TestSustainedRate(t *testing.T) {
 				c.Advance(time.Duration(step))
 				elapsed += step
 			}
-			for l.Take("key_a", lim).Allowed() {
+			for l.take("key_a", lim).Allowed() {
 				allowed++
 			}
 			if !bound(allowed) {
@@ -215,13 +224,13 @@ func TestQuotaDay(t *testing.T) {
 			l, c := newTest(t, tt.start)
 			lim := keygate.Limits{QuotaPerDay: 5, RatePerSecond: 1e6, Burst: 100}
 			for i := range int64(5) {
-				r := l.Take("key_a", lim)
+				r := l.take("key_a", lim)
 				if !r.Allowed() || r.QuotaRemaining != 4-i || r.QuotaLimit != 5 || r.QuotaReset != tt.wantReset {
 					t.Fatalf("Take %d: got %+v, want VALID with %d left, reset in %v", i+1, r, 4-i, tt.wantReset)
 				}
 			}
 			for range 3 {
-				r := l.Take("key_a", lim)
+				r := l.take("key_a", lim)
 				if r.Outcome != keygate.OutcomeQuotaExceeded || r.RetryAfter != tt.wantRetry || r.QuotaRemaining != 0 {
 					t.Fatalf("Take over quota: got %+v, want QUOTA_EXCEEDED, RetryAfter %v", r, tt.wantRetry)
 				}
@@ -233,7 +242,7 @@ func TestQuotaDay(t *testing.T) {
 
 			// The last nanosecond of the day is still the same day.
 			c.Advance(tt.wantReset - 1)
-			if r := l.Take("key_a", lim); r.Outcome != keygate.OutcomeQuotaExceeded || r.RetryAfter != time.Second {
+			if r := l.take("key_a", lim); r.Outcome != keygate.OutcomeQuotaExceeded || r.RetryAfter != time.Second {
 				t.Fatalf("1ns before midnight: got %+v, want QUOTA_EXCEEDED, RetryAfter 1s", r)
 			}
 			c.Advance(1)
@@ -241,7 +250,7 @@ func TestQuotaDay(t *testing.T) {
 			if r.QuotaRemaining != 0 || r.QuotaReset != 24*time.Hour {
 				t.Errorf("new day: got %d left, reset in %v; want 0, 24h", r.QuotaRemaining, r.QuotaReset)
 			}
-			if r := l.Take("key_a", lim); r.Outcome != keygate.OutcomeQuotaExceeded {
+			if r := l.take("key_a", lim); r.Outcome != keygate.OutcomeQuotaExceeded {
 				t.Errorf("new day, over quota: got %s, want QUOTA_EXCEEDED", r.Outcome)
 			}
 		})
@@ -256,7 +265,7 @@ func TestRefusedConsumesNothing(t *testing.T) {
 	lim := keygate.Limits{QuotaPerDay: 3, RatePerSecond: 1, Burst: 2}
 	takeN(t, l, "key_a", lim, 2)
 	for range 50 {
-		if r := l.Take("key_a", lim); r.Outcome != keygate.OutcomeRateLimited || r.QuotaRemaining != 1 {
+		if r := l.take("key_a", lim); r.Outcome != keygate.OutcomeRateLimited || r.QuotaRemaining != 1 {
 			t.Fatalf("over the rate: got %+v, want RATE_LIMITED with 1 quota left", r)
 		}
 	}
@@ -265,12 +274,12 @@ func TestRefusedConsumesNothing(t *testing.T) {
 		t.Fatalf("third request: got %d quota left, want 0", r.QuotaRemaining)
 	}
 	// Both limits are hit now: the rate limit is reported, as it is checked first.
-	if r := l.Take("key_a", lim); r.Outcome != keygate.OutcomeRateLimited || r.RetryAfter != time.Second {
+	if r := l.take("key_a", lim); r.Outcome != keygate.OutcomeRateLimited || r.RetryAfter != time.Second {
 		t.Fatalf("both limits hit: got %+v, want RATE_LIMITED, RetryAfter 1s", r)
 	}
 	c.Advance(5 * time.Second)
 	for range 50 {
-		if r := l.Take("key_a", lim); r.Outcome != keygate.OutcomeQuotaExceeded || r.RateRemaining != 2 {
+		if r := l.take("key_a", lim); r.Outcome != keygate.OutcomeQuotaExceeded || r.RateRemaining != 2 {
 			t.Fatalf("over quota: got %+v, want QUOTA_EXCEEDED with 2 tokens left", r)
 		}
 	}
@@ -336,13 +345,13 @@ func TestLimitChange(t *testing.T) {
 			for i, s := range tt.steps {
 				c.Advance(s.advance)
 				takeN(t, l, "key_a", s.lim, s.take)
-				r := l.Peek("key_a", s.lim)
+				r := l.peek("key_a", s.lim)
 				if r.Outcome != s.want || r.RateRemaining != s.tokens || r.QuotaRemaining != s.left ||
 					r.RateLimit != s.lim.Burst || r.QuotaLimit != s.lim.QuotaPerDay || r.RatePerSecond != s.lim.RatePerSecond {
 					t.Fatalf("step %d: got %+v; want %s with %d tokens and %d quota left under %+v", i+1, r, s.want, s.tokens, s.left, s.lim)
 				}
 				if s.want != keygate.OutcomeValid {
-					if r2 := l.Take("key_a", s.lim); r2.Outcome != s.want {
+					if r2 := l.take("key_a", s.lim); r2.Outcome != s.want {
 						t.Fatalf("step %d: Peek said %s but Take said %s", i+1, s.want, r2.Outcome)
 					}
 				}
@@ -358,12 +367,12 @@ func TestRateChangeKeepsTokens(t *testing.T) {
 	lim := keygate.Limits{QuotaPerDay: 100, RatePerSecond: 1, Burst: 10}
 	takeN(t, l, "key_a", lim, 4)
 	lim.RatePerSecond = 2
-	r := l.Peek("key_a", lim)
+	r := l.peek("key_a", lim)
 	if r.RateRemaining != 6 || r.RateReset != 2*time.Second {
 		t.Errorf("after doubling the rate: got %d tokens, full in %v; want 6, 2s", r.RateRemaining, r.RateReset)
 	}
 	lim.RatePerSecond = 0.5
-	r = l.Peek("key_a", lim)
+	r = l.peek("key_a", lim)
 	if r.RateRemaining != 6 || r.RateReset != 8*time.Second {
 		t.Errorf("after halving the rate: got %d tokens, full in %v; want 6, 8s", r.RateRemaining, r.RateReset)
 	}
@@ -373,7 +382,7 @@ func TestIsolation(t *testing.T) {
 	l, _ := newTest(t, noon)
 	lim := keygate.Limits{QuotaPerDay: 3, RatePerSecond: 1, Burst: 3}
 	takeN(t, l, "key_a", lim, 3)
-	if r := l.Take("key_a", lim); r.Allowed() {
+	if r := l.take("key_a", lim); r.Allowed() {
 		t.Fatalf("key_a after its limits: got %+v, want refused", r)
 	}
 	want := keygate.LimitResult{
@@ -381,7 +390,7 @@ func TestIsolation(t *testing.T) {
 		RateLimit: 3, RateRemaining: 2, RateReset: time.Second, RatePerSecond: 1,
 	}
 	for _, id := range []string{"key_b", "key_a ", "KEY_A", ""} {
-		if got := l.Take(id, lim); got != want {
+		if got := l.take(id, lim); got != want {
 			t.Errorf("Take(%q) after key_a ran out:\ngot  %+v\nwant %+v", id, got, want)
 		}
 	}
@@ -397,7 +406,7 @@ func TestConcurrentQuota(t *testing.T) {
 	for g := range 64 {
 		wg.Go(func() {
 			for i := range 100 {
-				r := l.Take("key_hot", lim)
+				r := l.take("key_hot", lim)
 				if r.Allowed() {
 					allowed.Add(1)
 				} else if r.Outcome != keygate.OutcomeQuotaExceeded {
@@ -434,10 +443,10 @@ func TestConcurrentUpkeep(t *testing.T) {
 		wg.Go(func() {
 			for i := range 2000 {
 				id := "key_" + strconv.Itoa((g*31+i)%50)
-				if l.Take(id, lim).Allowed() {
+				if l.take(id, lim).Allowed() {
 					allowed.Add(1)
 				}
-				l.Peek(id, lim)
+				l.peek(id, lim)
 			}
 		})
 	}
@@ -490,22 +499,22 @@ func TestDirtyRestore(t *testing.T) {
 	if got := l.Dirty(); len(got) != 0 {
 		t.Errorf("Dirty after Restore: got %v, want none (the store has them)", got)
 	}
-	if r := l.Peek("key_b", lim); r.QuotaRemaining != 1000 {
+	if r := l.peek("key_b", lim); r.QuotaRemaining != 1000 {
 		t.Errorf("key_b, restored from yesterday: got %d left, want 1000", r.QuotaRemaining)
 	}
 
 	takeN(t, l, "key_a", lim, 50)
 	// Restore keeps the larger count, whichever side holds it.
 	l.Restore([]keygate.Counter{{KeyID: "key_a", Day: "2025-03-14", Count: 920}})
-	if r := l.Peek("key_a", lim); r.QuotaRemaining != 50 {
+	if r := l.peek("key_a", lim); r.QuotaRemaining != 50 {
 		t.Errorf("after restoring a smaller count: got %d left, want 50", r.QuotaRemaining)
 	}
 	l.Restore([]keygate.Counter{{KeyID: "key_a", Day: "2025-03-14", Count: 960}})
-	if r := l.Peek("key_a", lim); r.QuotaRemaining != 40 {
+	if r := l.peek("key_a", lim); r.QuotaRemaining != 40 {
 		t.Errorf("after restoring a larger count: got %d left, want 40", r.QuotaRemaining)
 	}
 	takeN(t, l, "key_a", lim, 40)
-	if r := l.Take("key_a", lim); r.Outcome != keygate.OutcomeQuotaExceeded {
+	if r := l.take("key_a", lim); r.Outcome != keygate.OutcomeQuotaExceeded {
 		t.Fatalf("key_a past 1000: got %s, want QUOTA_EXCEEDED", r.Outcome)
 	}
 
@@ -518,7 +527,7 @@ func TestDirtyRestore(t *testing.T) {
 		t.Errorf("Dirty:\ngot  %v\nwant %v", got, want)
 	}
 	// Nothing changed since, and refusals change nothing.
-	l.Take("key_a", lim)
+	l.take("key_a", lim)
 	if got := l.Dirty(); len(got) != 0 {
 		t.Errorf("Dirty with no new traffic: got %v, want none", got)
 	}
@@ -548,7 +557,7 @@ func TestDirtyRestore(t *testing.T) {
 	}
 	// The day is over: yesterday's counters are ignored.
 	l.Restore([]keygate.Counter{{KeyID: "key_a", Day: "2025-03-14", Count: 1000}})
-	if r := l.Peek("key_a", lim); r.QuotaRemaining != 1000 {
+	if r := l.peek("key_a", lim); r.QuotaRemaining != 1000 {
 		t.Errorf("key_a on a new day after restoring yesterday: got %d left, want 1000", r.QuotaRemaining)
 	}
 }
@@ -560,7 +569,7 @@ func TestClockStepsBack(t *testing.T) {
 	lim := keygate.Limits{QuotaPerDay: 3, RatePerSecond: 1, Burst: 10}
 	takeN(t, l, "key_a", lim, 3)
 	c.Advance(-2 * time.Second)
-	if r := l.Take("key_a", lim); r.Outcome != keygate.OutcomeQuotaExceeded {
+	if r := l.take("key_a", lim); r.Outcome != keygate.OutcomeQuotaExceeded {
 		t.Errorf("after the clock stepped back to yesterday: got %+v, want QUOTA_EXCEEDED", r)
 	}
 }
@@ -572,7 +581,7 @@ func TestPeekCreatesNoState(t *testing.T) {
 		Outcome: keygate.OutcomeValid, QuotaLimit: 7, QuotaRemaining: 7, QuotaReset: 12 * time.Hour,
 		RateLimit: 4, RateRemaining: 4, RatePerSecond: 2,
 	}
-	if got := l.Peek("key_unknown", lim); got != want {
+	if got := l.peek("key_unknown", lim); got != want {
 		t.Errorf("Peek of an unknown key:\ngot  %+v\nwant %+v", got, want)
 	}
 	if got := l.Len(); got != 0 {
@@ -588,7 +597,7 @@ func TestReclaim(t *testing.T) {
 	slow := keygate.Limits{QuotaPerDay: 100, RatePerSecond: 1.0 / 60, Burst: 10}
 
 	takeN(t, l, "key_used", lim, 1)
-	l.Take("key_none", keygate.Limits{QuotaPerDay: 0, RatePerSecond: 1, Burst: 1})
+	l.take("key_none", keygate.Limits{QuotaPerDay: 0, RatePerSecond: 1, Burst: 1})
 	l.Dirty()
 
 	c.Advance(59 * time.Second)
@@ -601,7 +610,7 @@ func TestReclaim(t *testing.T) {
 	if n := l.Reclaim(); n != 1 || l.Len() != 1 {
 		t.Errorf("Reclaim after IdleAfter: dropped %d, Len %d; want 1, 1", n, l.Len())
 	}
-	if r := l.Peek("key_used", lim); r.QuotaRemaining != 99 {
+	if r := l.peek("key_used", lim); r.QuotaRemaining != 99 {
 		t.Errorf("key_used after Reclaim: got %d left, want 99", r.QuotaRemaining)
 	}
 
@@ -633,7 +642,7 @@ func TestReclaim(t *testing.T) {
 		t.Errorf("Reclaim after Dirty: dropped %d, Len %d; want 1, 0", n, l.Len())
 	}
 	// A reclaimed key starts afresh.
-	if r := l.Take("key_late", lim); !r.Allowed() || r.QuotaRemaining != 99 || r.RateRemaining != 9 {
+	if r := l.take("key_late", lim); !r.Allowed() || r.QuotaRemaining != 99 || r.RateRemaining != 9 {
 		t.Errorf("Take after Reclaim: got %+v, want VALID with 99 quota, 9 tokens left", r)
 	}
 }
@@ -647,7 +656,7 @@ func TestReclaimMany(t *testing.T) {
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("key_%06d", i)
-		if !l.Take(ids[i], lim).Allowed() {
+		if !l.take(ids[i], lim).Allowed() {
 			t.Fatalf("Take(%s) refused", ids[i])
 		}
 	}
@@ -678,19 +687,19 @@ func TestNoAllocs(t *testing.T) {
 	// Built at run time, so that nothing about the key is a constant.
 	id := strings.Repeat("k", 4) + "_" + strconv.Itoa(12345)
 	lim := roomy()
-	l.Take(id, lim)
-	if n := testing.AllocsPerRun(1000, func() { l.Take(id, lim) }); n != 0 {
+	l.take(id, lim)
+	if n := testing.AllocsPerRun(1000, func() { l.take(id, lim) }); n != 0 {
 		t.Errorf("Take of a known key: %v allocations per call, want 0", n)
 	}
-	if n := testing.AllocsPerRun(1000, func() { l.Peek(id, lim) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { l.peek(id, lim) }); n != 0 {
 		t.Errorf("Peek of a known key: %v allocations per call, want 0", n)
 	}
-	if n := testing.AllocsPerRun(1000, func() { l.Peek("key_unknown", lim) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { l.peek("key_unknown", lim) }); n != 0 {
 		t.Errorf("Peek of an unknown key: %v allocations per call, want 0", n)
 	}
 	// Flushing between calls is the steady state too.
 	l.Dirty()
-	if n := testing.AllocsPerRun(1000, func() { l.Take(id, lim); l.Dirty() }); n > 2 {
+	if n := testing.AllocsPerRun(1000, func() { l.take(id, lim); l.Dirty() }); n > 2 {
 		t.Errorf("Take then Dirty: %v allocations per round, want at most 2 (Dirty's result and its day)", n)
 	}
 }
@@ -735,7 +744,7 @@ func TestAbsurdLimits(t *testing.T) {
 		{QuotaPerDay: 10, RatePerSecond: 1, Burst: 0},
 		{QuotaPerDay: 10, RatePerSecond: 1, Burst: -1},
 	} {
-		if r := l.Take("key_a", lim); r.Allowed() || r.RetryAfter < time.Second {
+		if r := l.take("key_a", lim); r.Allowed() || r.RetryAfter < time.Second {
 			t.Errorf("Take under %+v: got %+v, want refused with a RetryAfter", lim, r)
 		}
 	}
@@ -745,8 +754,8 @@ func TestAbsurdLimits(t *testing.T) {
 		{QuotaPerDay: 10, RatePerSecond: math.Inf(1), Burst: 1},
 		{QuotaPerDay: math.MaxInt64, RatePerSecond: math.MaxFloat64, Burst: math.MaxInt64},
 	} {
-		l.Take("key_b", lim)
-		l.Peek("key_b", lim)
+		l.take("key_b", lim)
+		l.peek("key_b", lim)
 	}
 }
 
@@ -760,10 +769,10 @@ func sorted(cs []keygate.Counter) []keygate.Counter {
 func BenchmarkTake(b *testing.B) {
 	l := NewLocal(Options{})
 	lim := roomy()
-	l.Take("key_bench", lim)
+	l.take("key_bench", lim)
 	b.ReportAllocs()
 	for b.Loop() {
-		if !l.Take("key_bench", lim).Allowed() {
+		if !l.take("key_bench", lim).Allowed() {
 			b.Fatal("Take refused under roomy limits")
 		}
 	}
@@ -776,10 +785,10 @@ func BenchmarkTakeFixedClock(b *testing.B) {
 	now := time.Now()
 	l := NewLocal(Options{Now: func() time.Time { return now }})
 	lim := roomy()
-	l.Take("key_bench", lim)
+	l.take("key_bench", lim)
 	b.ReportAllocs()
 	for b.Loop() {
-		l.Take("key_bench", lim)
+		l.take("key_bench", lim)
 	}
 }
 
@@ -789,7 +798,7 @@ func BenchmarkTakeParallel(b *testing.B) {
 	ids := make([]string, 1000)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("key_%04d", i)
-		l.Take(ids[i], lim)
+		l.take(ids[i], lim)
 	}
 	var worker atomic.Int64
 	b.ReportAllocs()
@@ -798,7 +807,7 @@ func BenchmarkTakeParallel(b *testing.B) {
 		i := worker.Add(1) * 7919 // each goroutine starts somewhere else
 		for pb.Next() {
 			i++
-			if !l.Take(ids[i%int64(len(ids))], lim).Allowed() {
+			if !l.take(ids[i%int64(len(ids))], lim).Allowed() {
 				b.Error("Take refused under roomy limits")
 				return
 			}
@@ -811,12 +820,12 @@ func BenchmarkTakeParallel(b *testing.B) {
 func BenchmarkTakeParallelOneKey(b *testing.B) {
 	l := NewLocal(Options{})
 	lim := roomy()
-	l.Take("key_hot", lim)
+	l.take("key_hot", lim)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			l.Take("key_hot", lim)
+			l.take("key_hot", lim)
 		}
 	})
 }
@@ -824,10 +833,10 @@ func BenchmarkTakeParallelOneKey(b *testing.B) {
 func BenchmarkPeek(b *testing.B) {
 	l := NewLocal(Options{})
 	lim := roomy()
-	l.Take("key_bench", lim)
+	l.take("key_bench", lim)
 	b.ReportAllocs()
 	for b.Loop() {
-		if !l.Peek("key_bench", lim).Allowed() {
+		if !l.peek("key_bench", lim).Allowed() {
 			b.Fatal("Peek refused under roomy limits")
 		}
 	}

@@ -177,6 +177,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	mets := metrics.New(metrics.Sources{
 		UsageDepth: usage.Depth, UsageDropped: usage.Dropped, UsageWritten: usage.Written,
 		UsageWriteFailures: usage.WriteFailures, CounterFlushErrors: eng.FlushFailures,
+		LimiterErrors: eng.LimiterErrors,
 	})
 	srv := &api.Server{
 		Engine: eng, Admin: adm, Store: store, UsageStore: store, Usage: usage, Metrics: mets, Logger: log,
