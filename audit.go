@@ -26,6 +26,10 @@ const (
 	// KEY_IN_QUERY): it may sit in access logs and browser histories, so
 	// its owner should rotate it.
 	ActionKeyExposed = "key.exposed"
+	// ActionKeyLeaked and ActionRootKeyLeaked record a key a secret
+	// scanner reported found in public (it is revoked in the same write).
+	ActionKeyLeaked     = "key.leaked"
+	ActionRootKeyLeaked = "root_key.leaked"
 )
 
 // Audit target types.

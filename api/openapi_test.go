@@ -510,6 +510,10 @@ func TestOpenAPIIsValid(t *testing.T) {
 					var s oaSchema
 					if err := decodeRef(generic, mt.Schema, &s); err != nil {
 						t.Errorf("requestBody schema: %v", err)
+					} else if s.Type == "array" {
+						// Leak reports: arrays in GitHub's format, whose
+						// members GitHub may extend; leak.ParseReport
+						// ignores unknown ones.
 					} else if s.AdditionalProperties == nil || *s.AdditionalProperties {
 						t.Errorf("requestBody schema: got additionalProperties %v, want false", s.AdditionalProperties)
 					}

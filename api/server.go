@@ -20,6 +20,7 @@ import (
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/engine"
 	"github.com/keygate/keygate/keyauth"
+	"github.com/keygate/keygate/leak"
 	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/problem"
@@ -51,6 +52,9 @@ type Server struct {
 	TrustedProxies []netip.Prefix
 	// Usage receives a usage event for every verification; nil records none.
 	Usage Recorder
+	// GitHubKeys checks the signatures of GitHub secret-scanning reports
+	// at POST /v1/leaks/github; nil answers that route with 404.
+	GitHubKeys *leak.Keyring
 	// Metrics counts verifications and store errors and serves /metrics;
 	// nil serves no metrics.
 	Metrics *metrics.Metrics
@@ -111,6 +115,8 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/v1/root-keys", perm: keygate.PermAdminWrite, handle: s.createRootKey},
 		{method: "GET", path: "/v1/root-keys", perm: keygate.PermAdminRead, handle: s.listRootKeys},
 		{method: "POST", path: "/v1/root-keys/{id}/revoke", perm: keygate.PermAdminWrite, handle: s.revokeRootKey},
+		{method: "POST", path: "/v1/leaks/github", handle: s.githubLeaks},
+		{method: "POST", path: "/v1/leaks", perm: keygate.PermAdminWrite, handle: s.leaks},
 		{method: "GET", path: "/demo/weather", handle: s.weather, keyed: true},
 	}
 }
