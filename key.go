@@ -2,6 +2,8 @@ package keygate
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/netip"
 	"strings"
@@ -233,4 +235,14 @@ func EffectiveLimits(k *Key, t *Tier) Limits {
 		l.Burst = *k.Burst
 	}
 	return l
+}
+
+// ParseHash decodes a key hash as stored and imported: a SHA-256 digest as
+// 64 hex characters, in either case. ok is false for anything else.
+func ParseHash(h string) (sum [sha256.Size]byte, ok bool) {
+	if len(h) != 2*sha256.Size {
+		return sum, false
+	}
+	_, err := hex.Decode(sum[:], []byte(h))
+	return sum, err == nil
 }

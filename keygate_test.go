@@ -154,3 +154,47 @@ func TestNewIDsAreMonotonic(t *testing.T) {
 		t.Fatalf("an ID of the next millisecond sorts before the batch: %s <= %s", later, ids[len(ids)-1])
 	}
 }
+
+func TestParseHash(t *testing.T) {
+	const lower = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	for _, tt := range []struct {
+		in string
+		ok bool
+	}{
+		{lower, true},
+		{strings.ToUpper(lower), true},
+		{lower[:63], false},
+		{lower + "0", false},
+		{"g" + lower[1:], false},
+		{"", false},
+		{"kg_live_" + lower[8:], false},
+	} {
+		sum, ok := keygate.ParseHash(tt.in)
+		if ok != tt.ok {
+			t.Errorf("ParseHash(%q): got ok %v, want %v", tt.in, ok, tt.ok)
+		}
+		if ok && (sum[0] != 0x9f || sum[31] != 0x08) {
+			t.Errorf("ParseHash(%q): got %x", tt.in, sum)
+		}
+	}
+}
+
+func TestCeilSeconds(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want int64
+	}{
+		{0, 0},
+		{time.Nanosecond, 1},
+		{time.Second, 1},
+		{time.Second + time.Nanosecond, 2},
+		{1500 * time.Millisecond, 2},
+		{86400 * time.Second, 86400},
+		{-time.Second, -1},
+		{-1500 * time.Millisecond, -1},
+	} {
+		if got := keygate.CeilSeconds(tt.d); got != tt.want {
+			t.Errorf("CeilSeconds(%v): got %d, want %d", tt.d, got, tt.want)
+		}
+	}
+}

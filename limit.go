@@ -29,3 +29,14 @@ type LimitResult struct {
 
 // Allowed reports whether the request may pass.
 func (r LimitResult) Allowed() bool { return r.Outcome == OutcomeValid }
+
+// CeilSeconds returns d in whole seconds, rounded up: the figure for
+// headers such as Retry-After, which must not tell a client to come back
+// before it may.
+func CeilSeconds(d time.Duration) int64 {
+	s := int64(d / time.Second)
+	if d%time.Second > 0 {
+		s++
+	}
+	return s
+}

@@ -188,25 +188,17 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 	}
 	if v.HasLimits {
 		l := v.Limits
-		resp.Quota = &QuotaView{Limit: l.QuotaLimit, Remaining: l.QuotaRemaining, Reset: ceilSeconds(l.QuotaReset)}
-		resp.Rate = &RateView{Limit: l.RateLimit, Remaining: l.RateRemaining, Reset: ceilSeconds(l.RateReset), RatePerSecond: l.RatePerSecond}
+		resp.Quota = &QuotaView{Limit: l.QuotaLimit, Remaining: l.QuotaRemaining, Reset: keygate.CeilSeconds(l.QuotaReset)}
+		resp.Rate = &RateView{Limit: l.RateLimit, Remaining: l.RateRemaining, Reset: keygate.CeilSeconds(l.RateReset), RatePerSecond: l.RatePerSecond}
 	}
 	if !v.Valid() && v.Limits.RetryAfter > 0 { // rate, quota, or the failure throttle
-		resp.RetryAfter = max(ceilSeconds(v.Limits.RetryAfter), 1)
+		resp.RetryAfter = max(keygate.CeilSeconds(v.Limits.RetryAfter), 1)
 	}
 	if !v.Valid() {
 		resp.Detail = problem.FromVerification(&v, s.now()).Detail
 	}
 	keyauth.SetRateLimitHeaders(w.Header(), &v)
 	return writeJSON(w, http.StatusOK, resp)
-}
-
-func ceilSeconds(d time.Duration) int64 {
-	s := int64(d / time.Second)
-	if d%time.Second > 0 {
-		s++
-	}
-	return s
 }
 
 // AccountRequest is the body of POST /v1/accounts.

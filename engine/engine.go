@@ -7,7 +7,6 @@ package engine
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -228,7 +227,7 @@ func (e *Engine) Load(ctx context.Context) error {
 	}
 	rmap := map[[32]byte]*keygate.RootKey{}
 	for _, r := range roots {
-		if sum, ok := decodeHash(r.Hash); ok && r.RevokedAt == nil {
+		if sum, ok := keygate.ParseHash(r.Hash); ok && r.RevokedAt == nil {
 			rmap[sum] = r
 		}
 	}
@@ -249,13 +248,8 @@ func (e *Engine) Load(ctx context.Context) error {
 	return nil
 }
 
-func decodeHash(h string) (sum [32]byte, ok bool) {
-	n, err := hex.Decode(sum[:], []byte(h))
-	return sum, err == nil && n == 32 && len(h) == 64
-}
-
 func newEntry(k *keygate.Key) ([32]byte, *entry, error) {
-	sum, ok := decodeHash(k.Hash)
+	sum, ok := keygate.ParseHash(k.Hash)
 	if !ok {
 		return sum, nil, errors.New("hash is not 64 hex characters")
 	}
@@ -332,7 +326,7 @@ func (e *Engine) apply(ctx context.Context, c keygate.Change) error {
 		if err != nil {
 			return err
 		}
-		sum, ok := decodeHash(r.Hash)
+		sum, ok := keygate.ParseHash(r.Hash)
 		if !ok {
 			return errors.New("root key hash is not 64 hex characters")
 		}

@@ -308,11 +308,11 @@ func SetRateLimitHeaders(h http.Header, v *keygate.Verification) {
 	buf = append(buf[:0], `"day";r=`...)
 	buf = strconv.AppendInt(buf, l.QuotaRemaining, 10)
 	buf = append(buf, `;t=`...)
-	buf = strconv.AppendInt(buf, ceilSeconds(l.QuotaReset), 10)
+	buf = strconv.AppendInt(buf, keygate.CeilSeconds(l.QuotaReset), 10)
 	buf = append(buf, `, "sec";r=`...)
 	buf = strconv.AppendInt(buf, l.RateRemaining, 10)
 	buf = append(buf, `;t=`...)
-	buf = strconv.AppendInt(buf, ceilSeconds(l.RateReset), 10)
+	buf = strconv.AppendInt(buf, keygate.CeilSeconds(l.RateReset), 10)
 	h["Ratelimit"] = []string{string(buf)}
 }
 
@@ -327,14 +327,6 @@ func ratePolicy(rate float64) (q, w int64) {
 	}
 	w = int64(1/rate + 0.5)
 	return 1, max(w, 1)
-}
-
-func ceilSeconds(d time.Duration) int64 {
-	s := int64(d / time.Second)
-	if d%time.Second > 0 {
-		s++
-	}
-	return s
 }
 
 // SafePath returns p with every key in it replaced by its start and an

@@ -2,7 +2,6 @@ package manage
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -100,7 +99,7 @@ func (s *Service) ImportKeys(ctx context.Context, actor string, rows []ImportRow
 
 func (s *Service) importKey(ctx context.Context, row ImportRow, now time.Time, accounts, tiers map[string]error) (*keygate.Key, error) {
 	hash := strings.ToLower(strings.TrimSpace(row.Hash))
-	if b, err := hex.DecodeString(hash); err != nil || len(b) != 32 {
+	if _, ok := keygate.ParseHash(hash); !ok {
 		return nil, keygate.Errorf(keygate.EINVALID, "hash must be the SHA-256 of the key as 64 hex characters.")
 	}
 	if row.AccountID == "" {

@@ -6,7 +6,6 @@ package problem
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -164,10 +163,7 @@ func FromVerification(v *keygate.Verification, now time.Time) *Problem {
 }
 
 func (p *Problem) setRetry(d time.Duration, now time.Time) {
-	p.RetryAfter = int64(math.Ceil(d.Seconds()))
-	if p.RetryAfter < 1 {
-		p.RetryAfter = 1
-	}
+	p.RetryAfter = max(keygate.CeilSeconds(d), 1)
 	p.ResetAt = now.Add(time.Duration(p.RetryAfter) * time.Second).UTC().Format(time.RFC3339)
 }
 

@@ -440,8 +440,7 @@ func (e *entry) decide(now, wall, today int64, lim keygate.Limits, consume bool)
 // retryAfter rounds d up to whole seconds, and to at least one, because
 // Retry-After carries whole seconds and a client told 0 would retry at once.
 func retryAfter(d int64) time.Duration {
-	s := max((d+nsPerSecond-1)/nsPerSecond, 1)
-	return time.Duration(s * nsPerSecond)
+	return time.Duration(max(keygate.CeilSeconds(time.Duration(d)), 1)) * time.Second
 }
 
 // dayOf returns the UTC day of Unix nanoseconds ns, rounding down.

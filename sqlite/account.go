@@ -126,24 +126,8 @@ func (s *Store) Accounts(ctx context.Context, f keygate.AccountFilter) ([]*keyga
 	if f.After != "" {
 		w.add("id > ?", f.After)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts`+w.String()+` ORDER BY id LIMIT ?`,
-		append(w.args, pageSize(f.Limit))...)
-	if err != nil {
-		return nil, s.fail("list accounts", err)
-	}
-	defer rows.Close()
-	out := []*keygate.Account{}
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, s.fail("list accounts", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail("list accounts", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "list accounts", `SELECT `+accountColumns+` FROM accounts`+w.String()+` ORDER BY id LIMIT ?`,
+		append(w.args, pageSize(f.Limit)), scanAccount)
 }
 
 func scanAccount(sc scanner) (*keygate.Account, error) {

@@ -84,26 +84,18 @@ func (s *Store) AuditEvents(ctx context.Context, f keygate.AuditFilter) ([]*keyg
 		}
 		w.add("(time < ? OR (time = ? AND id < ?))", at, at, f.Before)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events`+w.String()+
-		` ORDER BY time DESC, id DESC LIMIT ?`, append(w.args, pageSize(f.Limit))...)
-	if err != nil {
-		return nil, s.fail("list audit events", err)
+	return queryAll(ctx, s, "list audit events", `SELECT `+auditColumns+` FROM audit_events`+w.String()+
+		` ORDER BY time DESC, id DESC LIMIT ?`, append(w.args, pageSize(f.Limit)), scanAuditEvent)
+}
+
+func scanAuditEvent(sc scanner) (*keygate.AuditEvent, error) {
+	var ev keygate.AuditEvent
+	var at int64
+	var details sql.NullString
+	if err := sc.Scan(&ev.ID, &at, &ev.Actor, &ev.Action, &ev.TargetType, &ev.TargetID, &details); err != nil {
+		return nil, err
 	}
-	defer rows.Close()
-	out := []*keygate.AuditEvent{}
-	for rows.Next() {
-		var ev keygate.AuditEvent
-		var at int64
-		var details sql.NullString
-		if err := rows.Scan(&ev.ID, &at, &ev.Actor, &ev.Action, &ev.TargetType, &ev.TargetID, &details); err != nil {
-			return nil, s.fail("list audit events", err)
-		}
-		ev.Time = fromMillis(at)
-		ev.Details = fromNullJSON(details)
-		out = append(out, &ev)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail("list audit events", err)
-	}
-	return out, nil
+	ev.Time = fromMillis(at)
+	ev.Details = fromNullJSON(details)
+	return &ev, nil
 }

@@ -35,21 +35,9 @@ func (s *Store) Counters(ctx context.Context, day string) ([]keygate.Counter, er
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT key_id, day, count FROM counters WHERE day = ? ORDER BY key_id`, day)
-	if err != nil {
-		return nil, s.fail("list counters", err)
-	}
-	defer rows.Close()
-	out := []keygate.Counter{}
-	for rows.Next() {
-		var c keygate.Counter
-		if err := rows.Scan(&c.KeyID, &c.Day, &c.Count); err != nil {
-			return nil, s.fail("list counters", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail("list counters", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "list counters", `SELECT key_id, day, count FROM counters WHERE day = ? ORDER BY key_id`, []any{day},
+		func(sc scanner) (c keygate.Counter, err error) {
+			err = sc.Scan(&c.KeyID, &c.Day, &c.Count)
+			return c, err
+		})
 }

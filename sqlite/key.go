@@ -213,24 +213,8 @@ func (s *Store) Keys(ctx context.Context, f keygate.KeyFilter) ([]*keygate.Key, 
 	if f.After != "" {
 		w.add("id > ?", f.After)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys`+w.String()+` ORDER BY id LIMIT ?`,
-		append(w.args, pageSize(f.Limit))...)
-	if err != nil {
-		return nil, s.fail("list keys", err)
-	}
-	defer rows.Close()
-	out := []*keygate.Key{}
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, s.fail("list keys", err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail("list keys", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "list keys", `SELECT `+keyColumns+` FROM keys`+w.String()+` ORDER BY id LIMIT ?`,
+		append(w.args, pageSize(f.Limit)), scanKey)
 }
 
 // statusCondition adds the condition for keys whose Status at now is
@@ -267,24 +251,7 @@ func (s *Store) ForEachKey(ctx context.Context, fn func(*keygate.Key) error) err
 	if err := s.read(); err != nil {
 		return err
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys`)
-	if err != nil {
-		return s.fail("scan keys", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return s.fail("scan keys", err)
-		}
-		if err := fn(k); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return s.fail("scan keys", err)
-	}
-	return nil
+	return queryEach(ctx, s, "scan keys", `SELECT `+keyColumns+` FROM keys`, nil, scanKey, fn)
 }
 
 // prepareKey fills in k's ID and times when they are unset, and checks the

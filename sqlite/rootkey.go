@@ -94,23 +94,7 @@ func (s *Store) RootKeys(ctx context.Context) ([]*keygate.RootKey, error) {
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+rootKeyColumns+` FROM root_keys ORDER BY id`)
-	if err != nil {
-		return nil, s.fail("list root keys", err)
-	}
-	defer rows.Close()
-	out := []*keygate.RootKey{}
-	for rows.Next() {
-		r, err := scanRootKey(rows)
-		if err != nil {
-			return nil, s.fail("list root keys", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail("list root keys", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, "list root keys", `SELECT `+rootKeyColumns+` FROM root_keys ORDER BY id`, nil, scanRootKey)
 }
 
 func scanRootKey(sc scanner) (*keygate.RootKey, error) {

@@ -14,7 +14,6 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
@@ -571,14 +570,11 @@ func (w *where) String() string {
 // canonicalHash returns h in lower case, and whether it is a SHA-256
 // digest in hex.
 func canonicalHash(h string) (string, bool) {
-	var b [sha256.Size]byte
-	if len(h) != 2*len(b) {
+	sum, ok := keygate.ParseHash(h)
+	if !ok {
 		return "", false
 	}
-	if _, err := hex.Decode(b[:], []byte(h)); err != nil {
-		return "", false
-	}
-	return hex.EncodeToString(b[:]), true
+	return hex.EncodeToString(sum[:]), true
 }
 
 // badHash is the error for a hash that canonicalHash refuses.
@@ -588,13 +584,50 @@ func badHash(what, id string) error {
 
 // hashBytes returns the bytes of a hex hash.
 func hashBytes(h string) ([]byte, error) {
-	b, err := hex.DecodeString(h)
-	if err != nil {
-		return nil, fmt.Errorf("decode hash: %w", err)
+	sum, ok := keygate.ParseHash(h)
+	if !ok {
+		return nil, errors.New("decode hash: not 64 hex characters")
 	}
-	return b, nil
+	return sum[:], nil
 }
 
 type scanner interface {
 	Scan(dest ...any) error
+}
+
+// queryEach runs query on the read pool and calls fn with each row that
+// scan reads, stopping at fn's first error, which it returns unwrapped.
+// Failures of the query or of scan are reported as op.
+func queryEach[T any](ctx context.Context, s *Store, op, query string, args []any, scan func(scanner) (T, error), fn func(T) error) error {
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}
+
+// queryAll is queryEach collecting the rows; no row is an empty slice.
+func queryAll[T any](ctx context.Context, s *Store, op, query string, args []any, scan func(scanner) (T, error)) ([]T, error) {
+	out := []T{}
+	err := queryEach(ctx, s, op, query, args, scan, func(v T) error {
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -102,21 +102,9 @@ func (s *Store) Tiers(ctx context.Context) ([]*keygate.Tier, error) {
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+tierColumns+` FROM tiers ORDER BY name`)
+	out, err := queryAll(ctx, s, "list tiers", `SELECT `+tierColumns+` FROM tiers ORDER BY name`, nil, scanTier)
 	if err != nil {
-		return nil, s.fail("list tiers", err)
-	}
-	defer rows.Close()
-	var out []*keygate.Tier
-	for rows.Next() {
-		t, err := scanTier(rows)
-		if err != nil {
-			return nil, s.fail("list tiers", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail("list tiers", err)
+		return nil, err
 	}
 	return out, nil
 }

@@ -149,29 +149,29 @@ func (s *Store) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.Usag
 	if q.AccountID != "" {
 		w.add("account_id = ?", q.AccountID)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT bucket, outcome, sum(count) FROM usage_rollups`+
-		w.String()+` GROUP BY bucket, outcome ORDER BY bucket, outcome`, w.args...)
-	if err != nil {
-		return nil, s.fail("query usage", err)
+	type count struct {
+		bucket, n int64
+		outcome   string
 	}
-	defer rows.Close()
 	out := []keygate.UsageBucket{}
-	for rows.Next() {
-		var bucket, n int64
-		var outcome string
-		if err := rows.Scan(&bucket, &outcome, &n); err != nil {
-			return nil, s.fail("query usage", err)
-		}
-		start := fromMillis(bucket)
-		if len(out) == 0 || !out[len(out)-1].Start.Equal(start) {
-			out = append(out, keygate.UsageBucket{Start: start, Counts: map[string]int64{}})
-		}
-		b := &out[len(out)-1]
-		b.Counts[outcome] += n
-		b.Total += n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail("query usage", err)
+	err := queryEach(ctx, s, "query usage", `SELECT bucket, outcome, sum(count) FROM usage_rollups`+
+		w.String()+` GROUP BY bucket, outcome ORDER BY bucket, outcome`, w.args,
+		func(sc scanner) (c count, err error) {
+			err = sc.Scan(&c.bucket, &c.outcome, &c.n)
+			return c, err
+		},
+		func(c count) error {
+			start := fromMillis(c.bucket)
+			if len(out) == 0 || !out[len(out)-1].Start.Equal(start) {
+				out = append(out, keygate.UsageBucket{Start: start, Counts: map[string]int64{}})
+			}
+			b := &out[len(out)-1]
+			b.Counts[c.outcome] += c.n
+			b.Total += c.n
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -194,30 +194,22 @@ func (s *Store) UsageEvents(ctx context.Context, q keygate.UsageQuery, limit int
 	if q.AccountID != "" {
 		w.add("account_id = ?", q.AccountID)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT time, key_id, account_id, outcome, method, route, status, latency_us, ip
-		FROM usage_events`+w.String()+` ORDER BY time, id LIMIT ?`, append(w.args, max(limit, 1))...)
-	if err != nil {
-		return nil, s.fail("list usage events", err)
+	return queryAll(ctx, s, "list usage events", `SELECT time, key_id, account_id, outcome, method, route, status, latency_us, ip
+		FROM usage_events`+w.String()+` ORDER BY time, id LIMIT ?`, append(w.args, max(limit, 1)), scanUsageEvent)
+}
+
+func scanUsageEvent(sc scanner) (keygate.UsageEvent, error) {
+	var ev keygate.UsageEvent
+	var ms, latency int64
+	var outcome, ip string
+	if err := sc.Scan(&ms, &ev.KeyID, &ev.AccountID, &outcome, &ev.Method, &ev.Route, &ev.Status, &latency, &ip); err != nil {
+		return ev, err
 	}
-	defer rows.Close()
-	out := []keygate.UsageEvent{}
-	for rows.Next() {
-		var ev keygate.UsageEvent
-		var ms, latency int64
-		var outcome, ip string
-		if err := rows.Scan(&ms, &ev.KeyID, &ev.AccountID, &outcome, &ev.Method, &ev.Route, &ev.Status, &latency, &ip); err != nil {
-			return nil, s.fail("list usage events", err)
-		}
-		ev.Time, ev.Outcome, ev.Latency = fromMillis(ms), keygate.Outcome(outcome), time.Duration(latency)*time.Microsecond
-		if ip != "" {
-			ev.IP, _ = netip.ParseAddr(ip) // written from a netip.Addr; always parses
-		}
-		out = append(out, ev)
+	ev.Time, ev.Outcome, ev.Latency = fromMillis(ms), keygate.Outcome(outcome), time.Duration(latency)*time.Microsecond
+	if ip != "" {
+		ev.IP, _ = netip.ParseAddr(ip) // written from a netip.Addr; always parses
 	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail("list usage events", err)
-	}
-	return out, nil
+	return ev, nil
 }
 
 // PruneUsage deletes raw events older than before; rollups stay.
