@@ -52,6 +52,14 @@ func ErrorCode(err error) string {
 	return ""
 }
 
+// shownURL is BaseURL for messages: a password in it is masked.
+func (c *Client) shownURL() string {
+	if u, err := url.Parse(c.BaseURL); err == nil {
+		return u.Redacted()
+	}
+	return "the configured server URL"
+}
+
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
 	u := c.BaseURL + path
 	if len(query) > 0 {
@@ -67,7 +75,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return fmt.Errorf("bad server URL %q: %w", c.BaseURL, err)
+		return fmt.Errorf("bad server URL %q: %w", c.shownURL(), err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -82,12 +90,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach keygate at %s: %w", c.BaseURL, err)
+		return fmt.Errorf("cannot reach keygate at %s: %w", c.shownURL(), err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("reading the answer from %s: %w", c.BaseURL, err)
+		return fmt.Errorf("reading the answer from %s: %w", c.shownURL(), err)
 	}
 	if resp.StatusCode >= 300 {
 		e := &Error{}
@@ -104,7 +112,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("the server at %s answered with unexpected JSON: %w", c.BaseURL, err)
+		return fmt.Errorf("the server at %s answered with unexpected JSON: %w", c.shownURL(), err)
 	}
 	return nil
 }

@@ -20,10 +20,10 @@ import (
 // shows them whole.
 const auditDetailsWidth = 80
 
-func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o cliOpts
-	fs := newFlagSet("audit", stderr)
-	o.flags(fs)
+// runAudit runs `keygate audit`: one page of the audit log, newest first.
+func (m *Main) runAudit(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("audit")
+	o := m.adminFlags(fs)
 	actor := fs.String("actor", "", "only events by this `ACTOR`, such as root_key:rk_… or system")
 	action := fs.String("action", "", "only this `ACTION`, such as key.created, key.rotated, key.revoked, tier.updated")
 	targetType := fs.String("target-type", "", "only events about this `TYPE`: key, account, tier or root_key")
@@ -61,21 +61,14 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *limit > 0 {
 		q.Set("limit", strconv.Itoa(*limit))
 	}
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	l, err := c.Audit(ctx, q)
-	if err != nil {
-		return o.explain(err)
-	}
-	if o.json {
-		return printJSON(stdout, l)
-	}
-	if err := auditTable(stdout, l); err != nil {
-		return err
-	}
-	return nextPage(stderr, l.NextCursor)
+	return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.List[*keygate.AuditEvent], error) {
+		return c.Audit(ctx, q)
+	}, func(w io.Writer, l *api.List[*keygate.AuditEvent]) error {
+		if err := auditTable(w, l); err != nil {
+			return err
+		}
+		return nextPage(m.Stderr, l.NextCursor)
+	})
 }
 
 // parseSince reads a point in time: RFC 3339, a UTC date, or a duration
@@ -93,12 +86,6 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("give an RFC 3339 time (2026-11-28T09:00:00Z), a date (2026-11-28) or a duration ago (24h)")
 	}
 	return now.Add(-d), nil
-}
-
-// looksLikeKey reports whether s is shaped like a plaintext key
-// (prefix_env_secret) rather than an ID.
-func looksLikeKey(s string) bool {
-	return strings.Contains(s, "_live_") || strings.Contains(s, "_test_")
 }
 
 func auditTable(w io.Writer, l *api.List[*keygate.AuditEvent]) error {

@@ -643,10 +643,10 @@ func (im *importer) sumLine() string {
 	return r.String()
 }
 
-func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o cliOpts
-	fs := newFlagSet("import", stderr)
-	o.flags(fs)
+func (m *Main) runImport(ctx context.Context, args []string) error {
+	stdout, stderr := m.Stdout, m.Stderr
+	fs := m.newFlagSet("import")
+	o := m.adminFlags(fs)
 	format := fs.String("format", "", "file `FORMAT`: csv or jsonl (default: from the file name's extension; required for -)")
 	batch := fs.Int("batch", manage.MaxImportBatch, fmt.Sprintf("rows per request, `N` from 1 to %d", manage.MaxImportBatch))
 	onError := fs.String("on-error", "skip", "what a bad row does: `skip` it (report it and go on) or stop the import")
@@ -697,7 +697,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var f io.Reader
 	name, size := path, int64(-1)
 	if path == "-" {
-		f, name = os.Stdin, "stdin"
+		f, name = m.Stdin, "stdin"
 	} else {
 		file, err := os.Open(path)
 		if err != nil {
@@ -709,7 +709,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		f = file
 	}
-	im := &importer{ctx: ctx, c: c, o: &o, stop: stop, max: *batch, name: name, stderr: stderr, size: size,
+	im := &importer{ctx: ctx, c: c, o: o, stop: stop, max: *batch, name: name, stderr: stderr, size: size,
 		seen: map[string]int{}, sum: importSummary{File: name, Format: *format}}
 	im.bar = newImportBar(size, stderr)
 	warn := func(s string) { im.say("keygate: " + s) }

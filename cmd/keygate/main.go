@@ -5,12 +5,17 @@
 //	keygate keys create|list|show|update|rotate|enable|disable|revoke
 //	keygate tiers list|show|create|update|delete
 //	keygate audit [filters]
+//	keygate usage [filters]
 //	keygate root-keys create|list|revoke
 //	keygate import FILE            import legacy keys by SHA-256 hash
 //	keygate version
 //
 // The admin commands talk to a running server at KEYGATE_URL with the root
 // key in KEYGATE_ROOT_KEY.
+//
+// Each command group lives in the file named after it (keys.go,
+// accounts.go, …); serve.go reads and checks the server's flags and
+// server.go wires and runs the server.
 package main
 
 import (
@@ -27,10 +32,115 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	m := NewMain()
+	err := m.Run(ctx, os.Args[1:])
+	if err == nil {
+		err = m.Wait(ctx)
+	}
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
 	stop()
-	os.Exit(code)
+	os.Exit(m.exitCode(err))
 }
+
+// Main runs keygate command lines. Its fields are the process's standard
+// streams and environment, so that tests can run commands in-process.
+type Main struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// LookupEnv reads a KEYGATE_* variable; os.LookupEnv in NewMain.
+	// Secrets such as KEYGATE_ROOT_KEY are read through it when a command
+	// runs, never into a flag's default, so that help never shows them.
+	LookupEnv func(name string) (string, bool)
+
+	// server is the server `keygate serve` started, until Close.
+	server *runningServer
+}
+
+// NewMain returns a Main on the process's standard streams and
+// environment.
+func NewMain() *Main {
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv}
+}
+
+// Run runs one command line. Admin commands return when they are done;
+// `keygate serve` returns once the server is listening, and Wait and Close
+// then run and stop it.
+func (m *Main) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: no command given\n\n%s", errUsage, usage)
+	}
+	switch args[0] {
+	case "serve":
+		return m.runServe(ctx, args[1:])
+	case "accounts", "account":
+		return m.runAccounts(ctx, args[1:])
+	case "keys", "key":
+		return m.runKeys(ctx, args[1:])
+	case "tiers", "tier":
+		return m.runTiers(ctx, args[1:])
+	case "audit":
+		return m.runAudit(ctx, args[1:])
+	case "usage":
+		return m.runUsage(ctx, args[1:])
+	case "root-keys", "root-key":
+		return m.runRootKeys(ctx, args[1:])
+	case "import":
+		return m.runImport(ctx, args[1:])
+	case "version", "--version", "-version":
+		return m.runVersion()
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(m.Stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown command %q\n\n%s", errUsage, args[0], usage)
+}
+
+// Wait blocks until ctx is done or the server started by Run stops on its
+// own, and returns the server's error. Without a server it returns at once.
+func (m *Main) Wait(ctx context.Context) error {
+	if m.server == nil {
+		return nil
+	}
+	return m.server.wait(ctx)
+}
+
+// Close stops the server started by Run, if any: it stops taking requests,
+// lets those in flight finish, writes buffered usage and quota counters,
+// and closes the store.
+func (m *Main) Close() error {
+	if m.server == nil {
+		return nil
+	}
+	s := m.server
+	m.server = nil
+	return s.Close()
+}
+
+// exitCode prints err, if any, and returns the process's exit status: 0
+// for success and help, 2 for usage mistakes, 1 for anything else.
+func (m *Main) exitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		msg := strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
+		if head, rest, ok := strings.Cut(msg, "\n"); ok {
+			// The usage text after a first line is ours, not user input.
+			fmt.Fprintf(m.Stderr, "keygate: %s\n%s", escapeLine(head), rest)
+		} else {
+			fmt.Fprintf(m.Stderr, "keygate: %s\n", escapeLine(msg))
+		}
+		return 2
+	default:
+		fmt.Fprintf(m.Stderr, "keygate: %s\n", escapeLine(err.Error()))
+		return 1
+	}
+}
+
+// errUsage marks an error the user fixes by reading the usage text.
+var errUsage = errors.New("usage")
 
 const usage = `keygate — API keys for your HTTP API.
 
@@ -51,59 +161,9 @@ Usage:
                                          import keys issued elsewhere, by hash
   keygate version                        print the version
 
-Each command takes -h for its flags.
+Each command and group takes -h for its subcommands and flags.
 
 Admin commands talk to a running server: set KEYGATE_URL (default
 http://127.0.0.1:8080) and KEYGATE_ROOT_KEY (the root key printed at first
 start). Add --json for machine-readable output.
 `
-
-// errUsage marks an error the user fixes by reading the usage text.
-var errUsage = errors.New("usage")
-
-// run executes one command line and returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	var err error
-	switch args[0] {
-	case "serve":
-		err = runServe(ctx, args[1:], stdout, stderr)
-	case "accounts", "account":
-		err = runAccounts(ctx, args[1:], stdout, stderr)
-	case "keys", "key":
-		err = runKeys(ctx, args[1:], stdout, stderr)
-	case "tiers", "tier":
-		err = runTiers(ctx, args[1:], stdout, stderr)
-	case "audit":
-		err = runAudit(ctx, args[1:], stdout, stderr)
-	case "usage":
-		err = runUsage(ctx, args[1:], stdout, stderr)
-	case "root-keys", "root-key":
-		err = runRootKeys(ctx, args[1:], stdout, stderr)
-	case "import":
-		err = runImport(ctx, args[1:], stdout, stderr)
-	case "version", "--version", "-version":
-		err = runVersion(stdout)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "keygate: unknown command %q\n\n%s", args[0], usage)
-		return 2
-	}
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "keygate: %s\n", strings.TrimPrefix(err.Error(), "usage: "))
-		return 2
-	default:
-		fmt.Fprintf(stderr, "keygate: %s\n", err)
-		return 1
-	}
-}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -10,43 +11,28 @@ import (
 	"github.com/keygate/keygate/api"
 )
 
-func runRootKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, args, err := subcommand(args, "root-keys", "create, list, revoke")
+const rootKeysUsage = `Usage: keygate root-keys SUBCOMMAND [flags]
+
+Subcommands:
+  create --name N --permission P [--permission P …]
+                              issue a root key (its plaintext is shown this once)
+  list                        list root keys
+  revoke ROOT_KEY_ID          revoke a root key
+
+Each subcommand takes -h for its flags.
+`
+
+// runRootKeys runs `keygate root-keys SUBCOMMAND`.
+func (m *Main) runRootKeys(ctx context.Context, args []string) error {
+	sub, args, err := m.subcommand(args, "root-keys", rootKeysUsage)
 	if err != nil {
 		return err
 	}
-	var o cliOpts
-	fs := newFlagSet("root-keys "+sub, stderr)
-	o.flags(fs)
+	fs := m.newFlagSet("root-keys " + sub)
+	o := m.adminFlags(fs)
 	switch sub {
 	case "create":
-		var req api.RootKeyRequest
-		var perms stringList
-		fs.StringVar(&req.Name, "name", "", "root key `NAME`, such as the service or person that uses it (required)")
-		fs.Var(&perms, "permission", "a `PERMISSION` the key holds: "+strings.Join(keygate.AllPermissions, ", ")+" (repeatable, or comma-separated)")
-		if _, err := parseCmd(fs, args); err != nil {
-			return err
-		}
-		if strings.TrimSpace(req.Name) == "" || len(perms) == 0 {
-			return fmt.Errorf("%w: root-keys create needs --name and at least one --permission (%s)", errUsage, strings.Join(keygate.AllPermissions, ", "))
-		}
-		req.Permissions = perms
-		c, err := o.client()
-		if err != nil {
-			return err
-		}
-		rk, err := c.CreateRootKey(ctx, req)
-		if err != nil {
-			return o.explain(err)
-		}
-		if o.json {
-			return printJSON(stdout, rk)
-		}
-		if err := rootKeyTable(stdout, []api.RootKeyView{*rk}); err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(stdout, "\nRoot key (shown only this once; store it now):\n\n    %s\n\n", rk.Plaintext)
-		return err
+		return m.rootKeysCreate(ctx, o, fs, args)
 	case "list":
 		pos, err := parseCmd(fs, args)
 		if err != nil {
@@ -55,21 +41,15 @@ func runRootKeys(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if len(pos) > 0 {
 			return fmt.Errorf("%w: root-keys list takes no arguments", errUsage)
 		}
-		c, err := o.client()
-		if err != nil {
-			return err
-		}
-		rks, err := c.RootKeys(ctx)
-		if err != nil {
-			return o.explain(err)
-		}
-		if o.json {
+		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (api.List[api.RootKeyView], error) {
+			rks, err := c.RootKeys(ctx)
 			if rks == nil {
 				rks = []api.RootKeyView{}
 			}
-			return printJSON(stdout, api.List[api.RootKeyView]{Data: rks})
-		}
-		return rootKeyTable(stdout, rks)
+			return api.List[api.RootKeyView]{Data: rks}, err
+		}, func(w io.Writer, l api.List[api.RootKeyView]) error {
+			return rootKeyTable(w, l.Data)
+		})
 	case "revoke":
 		pos, err := parseCmd(fs, args)
 		if err != nil {
@@ -79,20 +59,38 @@ func runRootKeys(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		c, err := o.client()
-		if err != nil {
+		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.RootKeyView, error) {
+			return c.RevokeRootKey(ctx, id)
+		}, printRootKey)
+	}
+	return unknownSubcommand("root-keys", sub, rootKeysUsage)
+}
+
+func (m *Main) rootKeysCreate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
+	var req api.RootKeyRequest
+	var perms stringList
+	fs.StringVar(&req.Name, "name", "", "root key `NAME`, such as the service or person that uses it (required)")
+	fs.Var(&perms, "permission", "a `PERMISSION` the key holds: "+strings.Join(keygate.AllPermissions, ", ")+" (repeatable, or comma-separated)")
+	if _, err := parseCmd(fs, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Name) == "" || len(perms) == 0 {
+		return fmt.Errorf("%w: root-keys create needs --name and at least one --permission (%s)", errUsage, strings.Join(keygate.AllPermissions, ", "))
+	}
+	req.Permissions = perms
+	return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.RootKeyView, error) {
+		return c.CreateRootKey(ctx, req)
+	}, func(w io.Writer, rk *api.RootKeyView) error {
+		if err := printRootKey(w, rk); err != nil {
 			return err
 		}
-		rk, err := c.RevokeRootKey(ctx, id)
-		if err != nil {
-			return o.explain(err)
-		}
-		if o.json {
-			return printJSON(stdout, rk)
-		}
-		return rootKeyTable(stdout, []api.RootKeyView{*rk})
-	}
-	return fmt.Errorf("%w: unknown subcommand \"root-keys %s\": use create, list or revoke", errUsage, sub)
+		_, err := fmt.Fprintf(w, "\nRoot key (shown only this once; store it now):\n\n    %s\n\n", rk.Plaintext)
+		return err
+	})
+}
+
+func printRootKey(w io.Writer, rk *api.RootKeyView) error {
+	return rootKeyTable(w, []api.RootKeyView{*rk})
 }
 
 func rootKeyTable(w io.Writer, rks []api.RootKeyView) error {

@@ -2,30 +2,24 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/api"
 	"github.com/keygate/keygate/apikey"
-	"github.com/keygate/keygate/engine"
-	"github.com/keygate/keygate/manage"
-	"github.com/keygate/keygate/metrics"
-	"github.com/keygate/keygate/quota"
-	"github.com/keygate/keygate/sqlite"
 )
 
-// serveConfig is everything `keygate serve` reads from flags and the
-// environment.
+// serveConfig is everything `keygate serve` reads from its flags and the
+// environment (KEYGATE_<FLAG>; flags win).
+//
+// To add a setting: a field here, its flag in flags, its checks in
+// validate (which runs before anything is opened), and its use in
+// openServer (server.go).
 type serveConfig struct {
 	Addr             string
 	DB               string
@@ -42,6 +36,10 @@ type serveConfig struct {
 	LogLevel         string
 	LogFormat        string
 	Pepper           string
+
+	// Derived by validate.
+	logger  *slog.Logger
+	proxies []netip.Prefix
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -62,48 +60,45 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Pepper, "pepper", "", "server-side `SECRET` for HMAC-SHA-256 key hashes; set it before issuing keys and never change it (prefer KEYGATE_PEPPER)")
 }
 
-// parseFlags parses args into fs, then fills every flag not given on the
-// command line from KEYGATE_<NAME> (dashes become underscores).
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil {
-			return
-		}
-		env := "KEYGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
-			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("%w: %s=%q: %v", errUsage, env, v, e)
-			}
-		}
-	})
-	return err
-}
-
-func (c *serveConfig) logger(w io.Writer) (*slog.Logger, error) {
+// validate checks every setting, so that a mistake stops the start before
+// the store is opened or the keys are loaded, and derives the logger and
+// the trusted proxies. Logs go to logOut.
+func (c *serveConfig) validate(logOut io.Writer) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return nil, fmt.Errorf("%w: --log-level %q: use debug, info, warn or error", errUsage, c.LogLevel)
+		return fmt.Errorf("%w: --log-level %q: use debug, info, warn or error", errUsage, c.LogLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	switch c.LogFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		c.logger = slog.New(slog.NewTextHandler(logOut, opts))
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		c.logger = slog.New(slog.NewJSONHandler(logOut, opts))
+	default:
+		return fmt.Errorf("%w: --log-format %q: use text or json", errUsage, c.LogFormat)
 	}
-	return nil, fmt.Errorf("%w: --log-format %q: use text or json", errUsage, c.LogFormat)
+	if !apikey.ValidPrefix(c.KeyPrefix) || c.KeyPrefix == apikey.RootPrefix {
+		return fmt.Errorf("%w: --key-prefix %q: use [a-z][a-z0-9]{1,15}, other than %q", errUsage, c.KeyPrefix, apikey.RootPrefix)
+	}
+	proxies, err := parseCIDRList("--trusted-proxies", c.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	c.proxies = proxies
+	if strings.Contains(c.DB, "://") {
+		return fmt.Errorf("%w: --db %q: this build stores in SQLite; give a file path", errUsage, c.DB)
+	}
+	if c.FailureLimit == 0 || c.FailureLimit < -1 || c.FailureWindow <= 0 {
+		return fmt.Errorf("%w: --failure-limit must be at least 1 (or -1 for off) and --failure-window more than 0", errUsage)
+	}
+	if c.UsageRetention < 0 || c.UsageBuffer < 1 || c.UsageFlush <= 0 {
+		return fmt.Errorf("%w: --usage-retention must be 0 or more, --usage-buffer at least 1, --usage-flush-interval more than 0", errUsage)
+	}
+	return nil
 }
 
-func parseCIDRList(s string) ([]netip.Prefix, error) {
+// parseCIDRList reads a comma-separated list of CIDRs given to flag.
+func parseCIDRList(flag, s string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, part := range strings.Split(s, ",") {
 		if part = strings.TrimSpace(part); part == "" {
@@ -111,155 +106,29 @@ func parseCIDRList(s string) ([]netip.Prefix, error) {
 		}
 		p, err := keygate.ParseCIDR(part)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --trusted-proxies: %q is not a CIDR", errUsage, part)
+			return nil, fmt.Errorf("%w: %s: %q is not a CIDR", errUsage, flag, part)
 		}
 		out = append(out, p)
 	}
 	return out, nil
 }
 
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// runServe runs `keygate serve`: it reads and checks the settings, then
+// opens and starts the server, which Main.Wait and Main.Close run and stop.
+func (m *Main) runServe(ctx context.Context, args []string) error {
 	var cfg serveConfig
-	fs := flag.NewFlagSet("keygate serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := m.newFlagSet("serve")
 	cfg.flags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := m.parseFlags(fs, args); err != nil {
 		return err
 	}
-	log, err := cfg.logger(stderr)
+	if err := cfg.validate(m.Stderr); err != nil {
+		return err
+	}
+	s, err := openServer(ctx, &cfg, m.Stdout)
 	if err != nil {
 		return err
 	}
-	if !apikey.ValidPrefix(cfg.KeyPrefix) || cfg.KeyPrefix == apikey.RootPrefix {
-		return fmt.Errorf("%w: --key-prefix %q: use [a-z][a-z0-9]{1,15}, other than %q", errUsage, cfg.KeyPrefix, apikey.RootPrefix)
-	}
-	proxies, err := parseCIDRList(cfg.TrustedProxies)
-	if err != nil {
-		return err
-	}
-	if strings.Contains(cfg.DB, "://") {
-		return fmt.Errorf("%w: --db %q: this build stores in SQLite; give a file path", errUsage, cfg.DB)
-	}
-
-	store, err := sqlite.Open(ctx, cfg.DB)
-	if err != nil {
-		return fmt.Errorf("open database %s: %w", cfg.DB, err)
-	}
-	defer store.Close()
-
-	var pepper []byte
-	if cfg.Pepper != "" {
-		pepper = []byte(cfg.Pepper)
-	}
-	hasher := apikey.NewHasher(pepper)
-	limiter := quota.NewLocal(quota.Options{})
-	if cfg.FailureLimit == 0 || cfg.FailureLimit < -1 || cfg.FailureWindow <= 0 {
-		return fmt.Errorf("%w: --failure-limit must be at least 1 (or -1 for off) and --failure-window more than 0", errUsage)
-	}
-	eng := engine.New(store, engine.Options{
-		Hasher: hasher, Limiter: limiter, FlushInterval: cfg.FlushInterval, Logger: log,
-		FailureLimit: cfg.FailureLimit, FailureWindow: cfg.FailureWindow,
-	})
-	if err := eng.Load(ctx); err != nil {
-		return fmt.Errorf("load keys: %w", err)
-	}
-	adm := &manage.Service{Store: store, Hasher: hasher, KeyPrefix: cfg.KeyPrefix}
-	if err := bootstrap(ctx, adm, cfg.RootKeyFile, stdout, log); err != nil {
-		return err
-	}
-
-	if cfg.UsageRetention < 0 || cfg.UsageBuffer < 1 || cfg.UsageFlush <= 0 {
-		return fmt.Errorf("%w: --usage-retention must be 0 or more, --usage-buffer at least 1, --usage-flush-interval more than 0", errUsage)
-	}
-	usage := engine.NewUsageBuffer(store, engine.UsageOptions{
-		Capacity: cfg.UsageBuffer, FlushInterval: cfg.UsageFlush, Retention: cfg.UsageRetention, Logger: log,
-	})
-	mets := metrics.New(metrics.Sources{
-		UsageDepth: usage.Depth, UsageDropped: usage.Dropped, UsageWritten: usage.Written,
-		UsageWriteFailures: usage.WriteFailures, CounterFlushErrors: eng.FlushFailures,
-		LimiterErrors: eng.LimiterErrors,
-	})
-	srv := &api.Server{
-		Engine: eng, Admin: adm, Store: store, UsageStore: store, Usage: usage, Metrics: mets, Logger: log,
-		OpenRegistration: cfg.OpenRegistration, TrustedProxies: proxies,
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
-	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-
-	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
-	engineDone, usageDone := make(chan struct{}), make(chan struct{})
-	go func() { eng.Run(runCtx); close(engineDone) }()
-	go func() { usage.Run(runCtx); close(usageDone) }()
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
-	log.Info("keygate listening", "addr", ln.Addr().String(), "db", cfg.DB, "version", keygate.Version, "open_registration", cfg.OpenRegistration)
-
-	select {
-	case err = <-serveErr:
-	case <-ctx.Done():
-		log.Info("shutting down")
-		shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		err = httpSrv.Shutdown(shutCtx)
-		cancel()
-	}
-	// No request is in flight any more: write every buffered usage event
-	// and the quota counters before the store closes.
-	cancelRun()
-	<-usageDone
-	<-engineDone
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	log.Info("stopped", "usage_events_written", usage.Written(), "usage_events_dropped", usage.Dropped())
-	return nil
-}
-
-// bootstrap creates the first root key on a store with none and hands it
-// over once: written to path (mode 0600) or printed to stdout. The file is
-// opened before the key is created, so a path that cannot be written stops
-// the start instead of losing the only root key.
-func bootstrap(ctx context.Context, adm *manage.Service, path string, stdout io.Writer, log *slog.Logger) error {
-	need, err := adm.NeedsBootstrap(ctx)
-	if err != nil || !need {
-		return err
-	}
-	var f *os.File
-	if path != "" {
-		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
-			return fmt.Errorf("open --root-key-file: %w", err)
-		}
-		defer f.Close()
-		// OpenFile keeps an existing file's mode; make sure it is 0600.
-		if err := f.Chmod(0o600); err != nil {
-			return fmt.Errorf("chmod --root-key-file: %w", err)
-		}
-	}
-	rk, plaintext, err := adm.Bootstrap(ctx)
-	if err != nil {
-		return fmt.Errorf("create the first root key: %w", err)
-	}
-	if f != nil {
-		if _, err := fmt.Fprintln(f, plaintext); err != nil {
-			return fmt.Errorf("write --root-key-file: %w", err)
-		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("write --root-key-file: %w", err)
-		}
-		log.Info("first start: root key written", "path", path, "root_key_id", rk.ID, "start", rk.Start)
-		return nil
-	}
-	fmt.Fprintf(stdout, "\nFirst start: created root key %s. It is shown only this once; keep it safe:\n\n    %s\n\nUse it as:  export KEYGATE_ROOT_KEY=%s\n\n", rk.ID, plaintext, plaintext)
-	log.Info("first start: root key printed", "root_key_id", rk.ID, "start", rk.Start)
+	m.server = s
 	return nil
 }

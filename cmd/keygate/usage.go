@@ -17,10 +17,10 @@ import (
 // usageBarWidth is the width of the longest bar of `keygate usage`.
 const usageBarWidth = 40
 
-func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o cliOpts
-	fs := newFlagSet("usage", stderr)
-	o.flags(fs)
+// runUsage runs `keygate usage`: requests per hour or day, as a chart.
+func (m *Main) runUsage(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("usage")
+	o := m.adminFlags(fs)
 	key := fs.String("key", "", "only this key's usage (`KEY_ID`)")
 	account := fs.String("account", "", "only the usage of this account's keys (`ACCOUNT_ID`)")
 	granularity := fs.String("granularity", "day", "bucket size: `hour` or day")
@@ -53,26 +53,19 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		q.Set(b.name, t.UTC().Format(time.RFC3339))
 	}
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
 	if *asCSV {
-		data, err := c.UsageCSV(ctx, q)
-		if err != nil {
-			return o.explain(err)
-		}
-		_, err = stdout.Write(data)
-		return err
+		// The CSV export is the output in either case: --json has nothing to add.
+		o.json = false
+		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) ([]byte, error) {
+			return c.UsageCSV(ctx, q)
+		}, func(w io.Writer, data []byte) error {
+			_, err := w.Write(data)
+			return err
+		})
 	}
-	u, err := c.Usage(ctx, q)
-	if err != nil {
-		return o.explain(err)
-	}
-	if o.json {
-		return printJSON(stdout, u)
-	}
-	return usageChart(stdout, u)
+	return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.UsageResponse, error) {
+		return c.Usage(ctx, q)
+	}, usageChart)
 }
 
 // expandDays lets a duration ago be given in days ("7d"), which Go
@@ -101,7 +94,7 @@ func usageChart(w io.Writer, u *api.UsageResponse) error {
 	if u.Granularity == keygate.GranularityHour {
 		layout = "2006-01-02 15:00"
 	}
-	fmt.Fprintf(w, "Usage of %s by %s, %s to %s (UTC)\n\n", scope, u.Granularity, u.From.UTC().Format(layout), u.To.UTC().Format(layout))
+	fmt.Fprintf(w, "Usage of %s by %s, %s to %s (UTC)\n\n", escapeCell(scope), u.Granularity, u.From.UTC().Format(layout), u.To.UTC().Format(layout))
 	if len(u.Data) == 0 {
 		_, err := fmt.Fprintln(w, "No requests in this period.")
 		return err

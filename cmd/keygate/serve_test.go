@@ -5,11 +5,56 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 )
+
+func TestRootKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "root.key")
+	s := startServer(t, "--db", filepath.Join(dir, "keygate.db"), "--root-key-file", path)
+	if rootKeyRE.MatchString(s.stdout.String()) {
+		t.Fatalf("with --root-key-file the key was printed too:\n%s", s.stdout)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("root key file mode: got %o, want 600", fi.Mode().Perm())
+	}
+	data, _ := os.ReadFile(path)
+	root := strings.TrimSpace(string(data))
+	if _, stderr, code := cli(t, s, root, "tiers", "list"); code != 0 {
+		t.Fatalf("the written root key does not work: %s", stderr)
+	}
+	if strings.Contains(s.stderr.String(), root) {
+		t.Fatal("the root key was logged")
+	}
+}
+
+func TestServeRejectsBadFlags(t *testing.T) {
+	tests := [][]string{
+		{"serve", "--key-prefix", "BAD"},
+		{"serve", "--trusted-proxies", "10.0.0.0/99"},
+		{"serve", "--log-level", "loud"},
+		{"serve", "--db", "mysql://x"},
+	}
+	for _, args := range tests {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = cleanEnv()
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 || !strings.HasPrefix(string(out), "keygate: ") || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+			t.Errorf("keygate %v: got %v, %q; want exit 2 with a one-line reason", args, err, out)
+		}
+	}
+}
 
 func getJSON(t *testing.T, url, rootKey string, out any) {
 	t.Helper()

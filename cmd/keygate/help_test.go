@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// secretRootKey is a root key that must never show in help, errors or
+// output of the commands below.
+const secretRootKey = "kgr_live_SeCrEt0123456789abcdefghijklmnopqrstuvwxyzABCDEF"
+
+// runMain runs one command line in-process with env as the whole
+// environment, and returns its exit code, stdout and stderr.
+func runMain(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, LookupEnv: func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}}
+	err := m.Run(context.Background(), args)
+	if err == nil {
+		err = m.Wait(context.Background())
+	}
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	return m.exitCode(err), stdout.String(), stderr.String()
+}
+
+// commands are every command line that takes -h: the groups, each of
+// their subcommands, and the commands without subcommands.
+var commands = [][]string{
+	{"serve"}, {"audit"}, {"usage"}, {"import"},
+	{"accounts"}, {"accounts", "create"}, {"accounts", "list"}, {"accounts", "show"}, {"accounts", "update"},
+	{"keys"}, {"keys", "create"}, {"keys", "list"}, {"keys", "show"}, {"keys", "update"}, {"keys", "rotate"},
+	{"keys", "enable"}, {"keys", "disable"}, {"keys", "revoke"},
+	{"tiers"}, {"tiers", "list"}, {"tiers", "show"}, {"tiers", "create"}, {"tiers", "update"}, {"tiers", "delete"},
+	{"root-keys"}, {"root-keys", "create"}, {"root-keys", "list"}, {"root-keys", "revoke"},
+}
+
+func TestHelpExitsZeroAndShowsNoSecret(t *testing.T) {
+	env := map[string]string{"KEYGATE_ROOT_KEY": secretRootKey, "KEYGATE_PEPPER": "pepper-secret-value", "KEYGATE_URL": "http://admin:url-password@127.0.0.1:1"}
+	for _, cmd := range commands {
+		for _, h := range []string{"-h", "--help"} {
+			args := append(append([]string{}, cmd...), h)
+			code, stdout, stderr := runMain(t, env, args...)
+			if code != 0 || !strings.Contains(stdout, "Usage") || stderr != "" {
+				t.Errorf("keygate %s: exit %d, stdout %q, stderr %q; want exit 0 and usage on stdout", strings.Join(args, " "), code, stdout, stderr)
+			}
+			for _, secret := range []string{secretRootKey, "pepper-secret-value", "url-password"} {
+				if strings.Contains(stdout+stderr, secret) {
+					t.Errorf("keygate %s shows a secret from the environment:\n%s", strings.Join(args, " "), stdout)
+				}
+			}
+		}
+	}
+	for _, args := range [][]string{{"help"}, {"-h"}, {"keys", "help"}, {"tiers", "help"}} {
+		if code, stdout, _ := runMain(t, env, args...); code != 0 || !strings.Contains(stdout, "Usage") {
+			t.Errorf("keygate %s: exit %d, %q", strings.Join(args, " "), code, stdout)
+		}
+	}
+}
+
+func TestGroupUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"keys"}, "keygate keys needs a subcommand"},
+		{[]string{"accounts", "frobnicate"}, `unknown subcommand "accounts frobnicate"`},
+		{[]string{"tiers", "nope"}, `unknown subcommand "tiers nope"`},
+		{[]string{"root-keys"}, "keygate root-keys needs a subcommand"},
+	}
+	for _, tt := range tests {
+		code, _, stderr := runMain(t, nil, tt.args...)
+		if code != 2 || !strings.Contains(stderr, tt.want) || !strings.Contains(stderr, "Subcommands:") {
+			t.Errorf("keygate %v: exit %d, stderr %q; want exit 2, %q and the group's subcommands", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
+func TestErrorsShowNoSecret(t *testing.T) {
+	env := map[string]string{"KEYGATE_ROOT_KEY": secretRootKey, "KEYGATE_URL": "http://admin:url-password@" + freeAddr(t)}
+	for _, args := range [][]string{
+		{"accounts", "list"},                 // the server cannot be reached
+		{"accounts", "list", "--json"},       // likewise, for scripts
+		{"keys", "show", secretRootKey},      // a key where an ID belongs
+		{"keys", "create", "--bogus"},        // an unknown flag
+		{"audit", "--target", secretRootKey}, // a key where an ID belongs
+		{"keys", "revoke", "key_x", "--root-key", secretRootKey},
+	} {
+		code, stdout, stderr := runMain(t, env, args...)
+		if code == 0 {
+			t.Errorf("keygate %v: exit 0, want a failure", args)
+		}
+		for _, secret := range []string{secretRootKey, "url-password"} {
+			if strings.Contains(stdout+stderr, secret) {
+				t.Errorf("keygate %v shows a secret:\nstdout %q\nstderr %q", args, stdout, stderr)
+			}
+		}
+	}
+}
+
+// TestServeChecksFlagsFirst checks that a bad setting stops serve before
+// the database is created.
+func TestServeChecksFlagsFirst(t *testing.T) {
+	for _, bad := range [][]string{
+		{"--log-level", "loud"}, {"--log-format", "xml"}, {"--key-prefix", "kgr"}, {"--trusted-proxies", "10.0.0.0/99"},
+		{"--failure-limit", "0"}, {"--failure-window", "0s"}, {"--usage-buffer", "0"}, {"--usage-flush-interval", "0s"},
+		{"--usage-retention", "-1h"}, {"--db", "mysql://x"}, {"stray-argument"},
+	} {
+		db := filepath.Join(t.TempDir(), "keygate.db")
+		args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, bad...)
+		code, _, stderr := runMain(t, nil, args...)
+		if code != 2 || !strings.HasPrefix(stderr, "keygate: ") {
+			t.Errorf("serve %v: exit %d, stderr %q; want exit 2 and a reason", bad, code, stderr)
+		}
+		if _, err := os.Stat(db); !os.IsNotExist(err) {
+			t.Errorf("serve %v: the database was created before the flags were checked (%v)", bad, err)
+		}
+	}
+	// A bad value from the environment is refused the same way, and a
+	// secret one is not quoted.
+	code, _, stderr := runMain(t, map[string]string{"KEYGATE_FAILURE_WINDOW": "soon"}, "serve", "--db", filepath.Join(t.TempDir(), "k.db"))
+	if code != 2 || !strings.Contains(stderr, `KEYGATE_FAILURE_WINDOW="soon"`) {
+		t.Errorf("bad KEYGATE_FAILURE_WINDOW: exit %d, %q", code, stderr)
+	}
+}

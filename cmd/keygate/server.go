@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/api"
+	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/engine"
+	"github.com/keygate/keygate/manage"
+	"github.com/keygate/keygate/metrics"
+	"github.com/keygate/keygate/quota"
+	"github.com/keygate/keygate/sqlite"
+)
+
+// shutdownTimeout bounds how long Close waits for requests in flight.
+const shutdownTimeout = 15 * time.Second
+
+// runningServer is a started `keygate serve`: the store, the engine and the usage
+// buffer with their background loops, and the HTTP server.
+type runningServer struct {
+	log   *slog.Logger
+	store *sqlite.Store
+	eng   *engine.Engine
+	usage *engine.UsageBuffer
+	http  *http.Server
+
+	stopLoops             context.CancelFunc
+	engineDone, usageDone chan struct{}
+	serveErr              chan error
+}
+
+// openServer opens the store, loads the keys, binds the listener, creates
+// the first root key on an empty store and starts serving. cfg has been
+// validated. On an error everything opened so far is closed again.
+//
+// New components are opened here, after the store; new handlers are
+// mounted in handler.
+func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *runningServer, err error) {
+	log := cfg.logger
+	s := &runningServer{log: log}
+	if s.store, err = sqlite.Open(ctx, cfg.DB); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", cfg.DB, err)
+	}
+	defer func() {
+		if err != nil {
+			s.closeStore()
+		}
+	}()
+
+	var pepper []byte
+	if cfg.Pepper != "" {
+		pepper = []byte(cfg.Pepper)
+	}
+	hasher := apikey.NewHasher(pepper)
+	s.eng = engine.New(s.store, engine.Options{
+		Hasher: hasher, Limiter: quota.NewLocal(quota.Options{}), FlushInterval: cfg.FlushInterval, Logger: log,
+		FailureLimit: cfg.FailureLimit, FailureWindow: cfg.FailureWindow,
+	})
+	if err := s.eng.Load(ctx); err != nil {
+		return nil, fmt.Errorf("load keys: %w", err)
+	}
+	adm := &manage.Service{Store: s.store, Hasher: hasher, KeyPrefix: cfg.KeyPrefix}
+	s.usage = engine.NewUsageBuffer(s.store, engine.UsageOptions{
+		Capacity: cfg.UsageBuffer, FlushInterval: cfg.UsageFlush, Retention: cfg.UsageRetention, Logger: log,
+	})
+	mets := metrics.New(metrics.Sources{
+		UsageDepth: s.usage.Depth, UsageDropped: s.usage.Dropped, UsageWritten: s.usage.Written,
+		UsageWriteFailures: s.usage.WriteFailures, CounterFlushErrors: s.eng.FlushFailures,
+		LimiterErrors: s.eng.LimiterErrors,
+	})
+	apiSrv := &api.Server{
+		Engine: s.eng, Admin: adm, Store: s.store, UsageStore: s.store, Usage: s.usage, Metrics: mets, Logger: log,
+		OpenRegistration: cfg.OpenRegistration, TrustedProxies: cfg.proxies,
+	}
+	s.http = &http.Server{
+		Handler:           s.handler(apiSrv),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// Bind before the first root key is made: a busy port must not lose
+	// the only copy of a key printed once.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if err := bootstrap(ctx, adm, cfg.RootKeyFile, stdout, log); err != nil {
+		ln.Close()
+		return nil, err
+	}
+
+	loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopLoops = stop
+	s.engineDone, s.usageDone = make(chan struct{}), make(chan struct{})
+	go func() { s.eng.Run(loopCtx); close(s.engineDone) }()
+	go func() { s.usage.Run(loopCtx); close(s.usageDone) }()
+	s.serveErr = make(chan error, 1)
+	go func() { s.serveErr <- s.http.Serve(ln) }()
+	log.Info("keygate listening", "addr", ln.Addr().String(), "db", cfg.DB, "version", keygate.Version, "open_registration", cfg.OpenRegistration)
+	return s, nil
+}
+
+// handler is the server's top-level mux. Mount new handlers here; the
+// admin and verify API answers everything else.
+func (s *runningServer) handler(apiSrv *api.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", apiSrv.Handler())
+	return mux
+}
+
+// wait blocks until ctx is done or the HTTP server stops on its own, and
+// returns why it stopped in the second case.
+func (s *runningServer) wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-s.serveErr:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("serving: %w", err)
+	}
+}
+
+// Close stops taking requests and lets those in flight finish, then writes
+// every buffered usage event and the quota counters, and closes the store.
+func (s *runningServer) Close() error {
+	s.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	err := s.http.Shutdown(shutCtx)
+	cancel()
+	// No request is in flight any more: the loops flush once more as they
+	// stop, before the store closes.
+	s.stopLoops()
+	<-s.usageDone
+	<-s.engineDone
+	if cerr := s.closeStore(); err == nil {
+		err = cerr
+	}
+	s.log.Info("stopped", "usage_events_written", s.usage.Written(), "usage_events_dropped", s.usage.Dropped())
+	return err
+}
+
+// closeStore closes the store and logs a failure, which may mean the last
+// writes were lost.
+func (s *runningServer) closeStore() error {
+	if err := s.store.Close(); err != nil {
+		s.log.Error("closing the database failed", "err", err)
+		return fmt.Errorf("close database: %w", err)
+	}
+	return nil
+}
+
+// bootstrap creates the first root key on a store with none and hands it
+// over once: written to path (mode 0600) or printed to stdout. The file is
+// opened before the key is created, so a path that cannot be written stops
+// the start instead of losing the only root key.
+func bootstrap(ctx context.Context, adm *manage.Service, path string, stdout io.Writer, log *slog.Logger) error {
+	need, err := adm.NeedsBootstrap(ctx)
+	if err != nil || !need {
+		return err
+	}
+	var f *os.File
+	if path != "" {
+		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+			return fmt.Errorf("open --root-key-file: %w", err)
+		}
+		defer f.Close()
+		// OpenFile keeps an existing file's mode; make sure it is 0600.
+		if err := f.Chmod(0o600); err != nil {
+			return fmt.Errorf("chmod --root-key-file: %w", err)
+		}
+	}
+	rk, plaintext, err := adm.Bootstrap(ctx)
+	if err != nil {
+		return fmt.Errorf("create the first root key: %w", err)
+	}
+	if f != nil {
+		if _, err := fmt.Fprintln(f, plaintext); err != nil {
+			return fmt.Errorf("write --root-key-file: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("write --root-key-file: %w", err)
+		}
+		log.Info("first start: root key written", "path", path, "root_key_id", rk.ID, "start", rk.Start)
+		return nil
+	}
+	fmt.Fprintf(stdout, "\nFirst start: created root key %s. It is shown only this once; keep it safe:\n\n    %s\n\nUse it as:  export KEYGATE_ROOT_KEY=%s\n\n", rk.ID, plaintext, plaintext)
+	log.Info("first start: root key printed", "root_key_id", rk.ID, "start", rk.Start)
+	return nil
+}
