@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -110,12 +111,28 @@ func (k *Key) Status(now time.Time) string {
 }
 
 // Clone returns a deep copy of k, so that the copy can be changed while
-// readers hold the original.
+// readers hold the original. Empty and nil lists stay as they were.
 func (k *Key) Clone() *Key {
 	c := *k
-	c.Scopes = append([]string(nil), k.Scopes...)
-	c.IPAllow = append([]string(nil), k.IPAllow...)
-	c.Meta = append(json.RawMessage(nil), k.Meta...)
+	c.Scopes = slices.Clone(k.Scopes)
+	c.IPAllow = slices.Clone(k.IPAllow)
+	c.Meta = slices.Clone(k.Meta)
+	for _, p := range []**time.Time{&c.ExpiresAt, &c.RevokedAt, &c.LastUsedAt} {
+		if *p != nil {
+			t := **p
+			*p = &t
+		}
+	}
+	for _, p := range []**int64{&c.QuotaPerDay, &c.Burst} {
+		if *p != nil {
+			v := **p
+			*p = &v
+		}
+	}
+	if c.RatePerSecond != nil {
+		v := *c.RatePerSecond
+		c.RatePerSecond = &v
+	}
 	return &c
 }
 

@@ -2,8 +2,14 @@ package keygate
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrUnchanged is returned by the function passed to a conditional write
+// (Store.UpdateKey and the like) to say that the record needs no change:
+// the store then writes nothing and returns the record as read.
+var ErrUnchanged = errors.New("keygate: record unchanged")
 
 // DefaultPageSize and MaxPageSize bound list results.
 const (
@@ -79,6 +85,18 @@ type Change struct {
 // transaction. Errors are *Error with ENOTFOUND, ECONFLICT or EINVALID where
 // the caller can act on them, EUNAVAILABLE when the backend is unreachable.
 //
+// Conditional writes: every read-modify-write (UpdateKey, RotateKey,
+// UpdateAccount, UpdateTier, RevokeRootKey) reads the record and writes it
+// back in one transaction that holds the record against every other
+// writer, in this process or another, until it commits: a change made
+// meanwhile by another writer is never overwritten with a stale copy. The
+// function passed in runs inside that transaction, so it must be quick and
+// must not call the store. It changes the record in place and returns the
+// audit events describing the change, which commit with it; when it
+// returns an error, nothing is written and the method returns that error,
+// except ErrUnchanged, after which the method returns the record as read
+// and a nil error.
+//
 // After each committed write the store calls every function registered
 // with OnChange, synchronously, once per changed record, so that in-memory
 // indexes are current before the writing call returns. Notifications of
@@ -88,8 +106,10 @@ type Store interface {
 	UsageStore
 
 	CreateTier(ctx context.Context, t *Tier, ev ...*AuditEvent) error
-	// UpdateTier replaces the tier's limits; ENOTFOUND if it does not exist.
-	UpdateTier(ctx context.Context, t *Tier, ev ...*AuditEvent) error
+	// UpdateTier reads the named tier and calls fn with it in a transaction
+	// that no other writer can interleave with (see "Conditional writes"),
+	// then stores the limits fn set. ENOTFOUND if the tier does not exist.
+	UpdateTier(ctx context.Context, name string, fn func(*Tier) ([]*AuditEvent, error)) (*Tier, error)
 	// DeleteTier deletes a tier; ECONFLICT while an account or a key uses it.
 	DeleteTier(ctx context.Context, name string, ev ...*AuditEvent) error
 	Tier(ctx context.Context, name string) (*Tier, error)
@@ -99,7 +119,12 @@ type Store interface {
 	// transaction. ECONFLICT if the email is taken, EINVALID if the tier
 	// does not exist.
 	CreateAccount(ctx context.Context, a *Account, firstKey *Key, ev ...*AuditEvent) error
-	UpdateAccount(ctx context.Context, a *Account, ev ...*AuditEvent) error
+	// UpdateAccount reads the account and calls fn with it in a
+	// transaction that no other writer can interleave with, then stores the
+	// name, email, tier and password hash fn set. ENOTFOUND if the account
+	// does not exist, ECONFLICT if another account has the new email,
+	// EINVALID if the new tier does not exist.
+	UpdateAccount(ctx context.Context, id string, fn func(*Account) ([]*AuditEvent, error)) (*Account, error)
 	Account(ctx context.Context, id string) (*Account, error)
 	AccountByEmail(ctx context.Context, email string) (*Account, error)
 	Accounts(ctx context.Context, f AccountFilter) ([]*Account, error)
@@ -107,10 +132,18 @@ type Store interface {
 	// CreateKey stores k. ENOTFOUND if the account does not exist, EINVALID
 	// if its tier does not exist, ECONFLICT if its hash is already stored.
 	CreateKey(ctx context.Context, k *Key, ev ...*AuditEvent) error
-	// UpdateKey replaces every mutable field of the stored key with k's.
-	UpdateKey(ctx context.Context, k *Key, ev ...*AuditEvent) error
-	// RotateKey updates old and creates replacement in one transaction.
-	RotateKey(ctx context.Context, old, replacement *Key, ev ...*AuditEvent) error
+	// UpdateKey reads the key and calls fn with it in a transaction that no
+	// other writer can interleave with, then stores every mutable field fn
+	// set (the ID, account, env, hash, start, last4, replaces and creation
+	// time never change) and returns the key as stored. ENOTFOUND if the
+	// key does not exist, EINVALID if the new tier does not exist.
+	UpdateKey(ctx context.Context, id string, fn func(*Key) ([]*AuditEvent, error)) (*Key, error)
+	// RotateKey reads the key and calls fn with it in a transaction that no
+	// other writer can interleave with; fn changes the old key in place and
+	// returns its replacement. The store updates the old key (as UpdateKey
+	// does) and creates the replacement (as CreateKey does) in that
+	// transaction, and returns both as stored.
+	RotateKey(ctx context.Context, id string, fn func(old *Key) (replacement *Key, evs []*AuditEvent, err error)) (old, replacement *Key, err error)
 	// ImportKeys stores keys, skipping any whose hash is already stored,
 	// and returns how many it inserted.
 	ImportKeys(ctx context.Context, keys []*Key, ev ...*AuditEvent) (int, error)
@@ -121,7 +154,13 @@ type Store interface {
 	ForEachKey(ctx context.Context, fn func(*Key) error) error
 
 	CreateRootKey(ctx context.Context, r *RootKey, ev ...*AuditEvent) error
-	RevokeRootKey(ctx context.Context, id string, at time.Time, ev ...*AuditEvent) error
+	// RevokeRootKey revokes the root key at at and returns it as stored. A
+	// key already revoked is returned as it is, and nothing is written.
+	// ECONFLICT if it is the last unrevoked root key with admin:write:
+	// nobody could administer keygate after. That rule holds across
+	// writers: of two concurrent revocations of the last two such keys,
+	// one fails. ENOTFOUND if there is no such key.
+	RevokeRootKey(ctx context.Context, id string, at time.Time, ev ...*AuditEvent) (*RootKey, error)
 	RootKey(ctx context.Context, id string) (*RootKey, error)
 	RootKeys(ctx context.Context) ([]*RootKey, error)
 

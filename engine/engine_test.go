@@ -102,8 +102,10 @@ func TestVerifyOutcomes(t *testing.T) {
 	in1h := f.clock.Now().Add(time.Hour)
 	_, expiring := f.key(t, &keygate.Key{ExpiresAt: &in1h})
 	disabledKey, disabled := f.key(t, nil)
-	disabledKey.Enabled = false
-	if err := f.store.UpdateKey(ctx, disabledKey); err != nil {
+	if _, err := f.store.UpdateKey(ctx, disabledKey.ID, func(k *keygate.Key) ([]*keygate.AuditEvent, error) {
+		k.Enabled = false
+		return nil, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	_, restricted := f.key(t, &keygate.Key{IPAllow: []string{"203.0.113.0/24", "2001:db8::/32"}})
@@ -175,9 +177,10 @@ func TestTierFollowsAccount(t *testing.T) {
 	if got := f.verify(plaintext).Tier.Name; got != keygate.TierFree {
 		t.Fatalf("tier: got %s, want free (the account's)", got)
 	}
-	a := *f.account
-	a.Tier = keygate.TierPro
-	if err := f.store.UpdateAccount(context.Background(), &a); err != nil {
+	if _, err := f.store.UpdateAccount(context.Background(), f.account.ID, func(a *keygate.Account) ([]*keygate.AuditEvent, error) {
+		a.Tier = keygate.TierPro
+		return nil, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.verify(plaintext).Tier.Name; got != keygate.TierPro {
@@ -274,7 +277,11 @@ func TestRootKeys(t *testing.T) {
 	if _, ok := f.engine.RootKey(apiKey); ok {
 		t.Fatal("an API key was accepted as a root key")
 	}
-	if err := f.store.RevokeRootKey(ctx, rk.ID, f.clock.Now()); err != nil {
+	// The last root key with admin:write cannot be revoked: make another.
+	if _, _, err := f.admin.CreateRootKey(ctx, manage.ActorSystem, "spare", keygate.AllPermissions); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.RevokeRootKey(ctx, rk.ID, f.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := f.engine.RootKey(plaintext); ok {

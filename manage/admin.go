@@ -7,7 +7,6 @@ package manage
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -34,11 +33,6 @@ type Service struct {
 	DefaultTier string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-
-	// keyMu serializes the read-modify-write of keys (update, revoke,
-	// rotate) in this process, so that a PATCH racing a revocation cannot
-	// write back the key as it was before the revocation.
-	keyMu sync.Mutex
 }
 
 func (s *Service) now() time.Time {
@@ -179,31 +173,25 @@ func (s *Service) keyCreatedEvent(actor string, k *keygate.Key) *keygate.AuditEv
 
 // RevokeKey revokes a key at once, for good. Revoking a key that is
 // already revoked changes nothing and returns it as it is; a rotated key
-// still in its grace period is cut off now.
+// still in its grace period is cut off now. The store makes the change
+// conditional: a concurrent update of the key, on any instance, cannot
+// undo the revocation.
 func (s *Service) RevokeKey(ctx context.Context, actor, id, reason string) (*keygate.Key, error) {
 	if len(reason) > 500 {
 		return nil, keygate.Errorf(keygate.EINVALID, "reason must be at most 500 characters.")
 	}
-	s.keyMu.Lock()
-	defer s.keyMu.Unlock()
-	k, err := s.Store.Key(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	if k.RevokedAt != nil && !now.Before(*k.RevokedAt) {
-		return k, nil
-	}
-	k.RevokedAt = &now
-	k.RevokedReason = reason
-	k.RevokedBy = actor
-	k.UpdatedAt = now
-	ev := s.event(actor, keygate.ActionKeyRevoked, keygate.TargetKey, k.ID,
-		map[string]string{"start": k.Start, "reason": reason})
-	if err := s.Store.UpdateKey(ctx, k, ev); err != nil {
-		return nil, err
-	}
-	return k, nil
+	return s.Store.UpdateKey(ctx, id, func(k *keygate.Key) ([]*keygate.AuditEvent, error) {
+		now := s.now()
+		if k.RevokedAt != nil && !now.Before(*k.RevokedAt) {
+			return nil, keygate.ErrUnchanged
+		}
+		k.RevokedAt = &now
+		k.RevokedReason = reason
+		k.RevokedBy = actor
+		k.UpdatedAt = now
+		return []*keygate.AuditEvent{s.event(actor, keygate.ActionKeyRevoked, keygate.TargetKey, k.ID,
+			map[string]string{"start": k.Start, "reason": reason})}, nil
+	})
 }
 
 // CreateRootKey issues a root key with the given permissions and returns it

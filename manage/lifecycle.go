@@ -18,52 +18,48 @@ const MaxGrace = 30 * 24 * time.Hour
 // UpdateKey applies change to the stored key, validates the result and
 // saves it with an audit event listing the changed fields. A revoked key is
 // final and cannot be changed. Changing only Enabled is audited as
-// key.enabled or key.disabled.
+// key.enabled or key.disabled. The store runs the whole read-modify-write
+// in one transaction, so concurrent changes on any instance never undo
+// each other.
 func (s *Service) UpdateKey(ctx context.Context, actor, id string, change func(*keygate.Key)) (*keygate.Key, error) {
-	s.keyMu.Lock()
-	defer s.keyMu.Unlock()
-	old, err := s.Store.Key(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	if old.Status(now) == keygate.StatusRevoked {
-		return nil, keygate.Errorf(keygate.ECONFLICT, "Key %s is revoked; a revoked key is final and cannot be changed. Create a new key.", id)
-	}
-	k := old.Clone()
-	change(k)
-	// Fields a caller may not change through an update.
-	k.ID, k.AccountID, k.Env, k.Start, k.Last4 = old.ID, old.AccountID, old.Env, old.Start, old.Last4
-	k.Hash, k.HashAlg, k.CreatedAt, k.LastUsedAt = old.Hash, old.HashAlg, old.CreatedAt, old.LastUsedAt
-	k.RevokedAt, k.RevokedBy, k.RevokedReason = old.RevokedAt, old.RevokedBy, old.RevokedReason
-	k.ReplacedBy, k.Replaces = old.ReplacedBy, old.Replaces
-	if err := k.Validate(); err != nil {
-		return nil, err
-	}
-	if k.ExpiresAt != nil && (old.ExpiresAt == nil || !k.ExpiresAt.Equal(*old.ExpiresAt)) {
-		if !k.ExpiresAt.After(now) {
-			return nil, keygate.Errorf(keygate.EINVALID, "expires_at must be in the future.")
+	return s.Store.UpdateKey(ctx, id, func(k *keygate.Key) ([]*keygate.AuditEvent, error) {
+		now := s.now()
+		if k.Status(now) == keygate.StatusRevoked {
+			return nil, keygate.Errorf(keygate.ECONFLICT, "Key %s is revoked; a revoked key is final and cannot be changed. Create a new key.", id)
 		}
-		t := k.ExpiresAt.UTC()
-		k.ExpiresAt = &t
-	}
-	changed := changedFields(old, k)
-	if len(changed) == 0 {
-		return old, nil
-	}
-	k.UpdatedAt = now
-	action := keygate.ActionKeyUpdated
-	if len(changed) == 1 && changed[0] == "enabled" {
-		action = keygate.ActionKeyDisabled
-		if k.Enabled {
-			action = keygate.ActionKeyEnabled
+		old := k.Clone()
+		change(k)
+		// Fields a caller may not change through an update.
+		k.ID, k.AccountID, k.Env, k.Start, k.Last4 = old.ID, old.AccountID, old.Env, old.Start, old.Last4
+		k.Hash, k.HashAlg, k.CreatedAt, k.LastUsedAt = old.Hash, old.HashAlg, old.CreatedAt, old.LastUsedAt
+		k.RevokedAt, k.RevokedBy, k.RevokedReason = old.RevokedAt, old.RevokedBy, old.RevokedReason
+		k.ReplacedBy, k.Replaces = old.ReplacedBy, old.Replaces
+		k.UpdatedAt = old.UpdatedAt
+		if err := k.Validate(); err != nil {
+			return nil, err
 		}
-	}
-	ev := s.event(actor, action, keygate.TargetKey, k.ID, map[string]any{"start": k.Start, "changed": changed, "new": changedValues(k, changed)})
-	if err := s.Store.UpdateKey(ctx, k, ev); err != nil {
-		return nil, err
-	}
-	return k, nil
+		if k.ExpiresAt != nil && (old.ExpiresAt == nil || !k.ExpiresAt.Equal(*old.ExpiresAt)) {
+			if !k.ExpiresAt.After(now) {
+				return nil, keygate.Errorf(keygate.EINVALID, "expires_at must be in the future.")
+			}
+			t := k.ExpiresAt.UTC()
+			k.ExpiresAt = &t
+		}
+		changed := changedFields(old, k)
+		if len(changed) == 0 {
+			return nil, keygate.ErrUnchanged
+		}
+		k.UpdatedAt = now
+		action := keygate.ActionKeyUpdated
+		if len(changed) == 1 && changed[0] == "enabled" {
+			action = keygate.ActionKeyDisabled
+			if k.Enabled {
+				action = keygate.ActionKeyEnabled
+			}
+		}
+		return []*keygate.AuditEvent{s.event(actor, action, keygate.TargetKey, k.ID,
+			map[string]any{"start": k.Start, "changed": changed, "new": changedValues(k, changed)})}, nil
+	})
 }
 
 // changedFields lists the JSON names of the fields that differ between a
@@ -111,44 +107,42 @@ func (s *Service) RotateKey(ctx context.Context, actor, id string, grace time.Du
 	if grace < 0 || grace > MaxGrace {
 		return nil, "", keygate.Errorf(keygate.EINVALID, "grace must be between 0s and %s, as a Go duration such as \"24h\".", MaxGrace)
 	}
-	s.keyMu.Lock()
-	defer s.keyMu.Unlock()
-	old, err := s.Store.Key(ctx, id)
-	if err != nil {
-		return nil, "", err
-	}
-	now := s.now()
-	switch {
-	case old.ReplacedBy != "":
-		return nil, "", keygate.Errorf(keygate.ECONFLICT, "Key %s was already rotated; rotate its replacement %s instead.", id, old.ReplacedBy)
-	case old.Status(now) == keygate.StatusRevoked:
-		return nil, "", keygate.Errorf(keygate.ECONFLICT, "Key %s is revoked and cannot be rotated. Create a new key.", id)
-	case old.Status(now) == keygate.StatusExpired:
-		return nil, "", keygate.Errorf(keygate.ECONFLICT, "Key %s has expired; its replacement would be expired too. Move its expires_at forward first, or create a new key.", id)
-	}
-	nk := old.Clone()
-	nk.Replaces = old.ID
-	plaintext, err := apikey.Generate(s.prefix(), nk.Env)
-	if err != nil {
-		return nil, "", err
-	}
-	nk.ID = keygate.NewID(keygate.PrefixKey, now)
-	nk.Start, nk.Last4 = apikey.Start(plaintext), apikey.Last4(plaintext)
-	nk.Hash, nk.HashAlg = s.Hasher.Hex(plaintext), keygate.HashKeygate
-	nk.RevokedAt, nk.RevokedBy, nk.RevokedReason, nk.ReplacedBy = nil, "", "", ""
-	nk.CreatedAt, nk.UpdatedAt, nk.LastUsedAt = now, now, nil
+	var plaintext string
+	_, nk, err := s.Store.RotateKey(ctx, id, func(old *keygate.Key) (*keygate.Key, []*keygate.AuditEvent, error) {
+		now := s.now()
+		switch {
+		case old.ReplacedBy != "":
+			return nil, nil, keygate.Errorf(keygate.ECONFLICT, "Key %s was already rotated; rotate its replacement %s instead.", id, old.ReplacedBy)
+		case old.Status(now) == keygate.StatusRevoked:
+			return nil, nil, keygate.Errorf(keygate.ECONFLICT, "Key %s is revoked and cannot be rotated. Create a new key.", id)
+		case old.Status(now) == keygate.StatusExpired:
+			return nil, nil, keygate.Errorf(keygate.ECONFLICT, "Key %s has expired; its replacement would be expired too. Move its expires_at forward first, or create a new key.", id)
+		}
+		nk := old.Clone()
+		nk.Replaces = old.ID
+		var err error
+		plaintext, err = apikey.Generate(s.prefix(), nk.Env)
+		if err != nil {
+			return nil, nil, err
+		}
+		nk.ID = keygate.NewID(keygate.PrefixKey, now)
+		nk.Start, nk.Last4 = apikey.Start(plaintext), apikey.Last4(plaintext)
+		nk.Hash, nk.HashAlg = s.Hasher.Hex(plaintext), keygate.HashKeygate
+		nk.RevokedAt, nk.RevokedBy, nk.RevokedReason, nk.ReplacedBy = nil, "", "", ""
+		nk.CreatedAt, nk.UpdatedAt, nk.LastUsedAt = now, now, nil
 
-	until := now.Add(grace)
-	old.RevokedAt, old.RevokedBy, old.RevokedReason = &until, actor, "rotated"
-	old.ReplacedBy = nk.ID
-	old.UpdatedAt = now
-	evs := []*keygate.AuditEvent{
-		s.event(actor, keygate.ActionKeyRotated, keygate.TargetKey, old.ID, map[string]any{
-			"start": old.Start, "replaced_by": nk.ID, "grace": grace.String(), "works_until": until.Format(time.RFC3339),
-		}),
-		s.keyCreatedEvent(actor, nk),
-	}
-	if err := s.Store.RotateKey(ctx, old, nk, evs...); err != nil {
+		until := now.Add(grace)
+		old.RevokedAt, old.RevokedBy, old.RevokedReason = &until, actor, "rotated"
+		old.ReplacedBy = nk.ID
+		old.UpdatedAt = now
+		return nk, []*keygate.AuditEvent{
+			s.event(actor, keygate.ActionKeyRotated, keygate.TargetKey, old.ID, map[string]any{
+				"start": old.Start, "replaced_by": nk.ID, "grace": grace.String(), "works_until": until.Format(time.RFC3339),
+			}),
+			s.keyCreatedEvent(actor, nk),
+		}, nil
+	})
+	if err != nil {
 		return nil, "", err
 	}
 	return nk, plaintext, nil
@@ -165,26 +159,22 @@ func (s *Service) CreateTier(ctx context.Context, actor string, t *keygate.Tier)
 }
 
 // UpdateTier applies change to a tier's limits; the change applies to
-// every key on the tier at once.
+// every key on the tier at once. The store runs the read-modify-write in
+// one transaction.
 func (s *Service) UpdateTier(ctx context.Context, actor, name string, change func(*keygate.Tier)) (*keygate.Tier, error) {
-	old, err := s.Store.Tier(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	t := *old
-	change(&t)
-	t.Name, t.CreatedAt = old.Name, old.CreatedAt
-	if err := t.Validate(); err != nil {
-		return nil, err
-	}
-	if t == *old {
-		return old, nil
-	}
-	t.UpdatedAt = s.now()
-	if err := s.Store.UpdateTier(ctx, &t, s.event(actor, keygate.ActionTierUpdated, keygate.TargetTier, t.Name, tierDetails(&t))); err != nil {
-		return nil, err
-	}
-	return &t, nil
+	return s.Store.UpdateTier(ctx, name, func(t *keygate.Tier) ([]*keygate.AuditEvent, error) {
+		old := *t
+		change(t)
+		t.Name, t.CreatedAt, t.UpdatedAt = old.Name, old.CreatedAt, old.UpdatedAt
+		if err := t.Validate(); err != nil {
+			return nil, err
+		}
+		if *t == old {
+			return nil, keygate.ErrUnchanged
+		}
+		t.UpdatedAt = s.now()
+		return []*keygate.AuditEvent{s.event(actor, keygate.ActionTierUpdated, keygate.TargetTier, t.Name, tierDetails(t))}, nil
+	})
 }
 
 // DeleteTier deletes a tier that no account or key uses.
@@ -201,64 +191,34 @@ func tierDetails(t *keygate.Tier) map[string]any {
 
 // UpdateAccount applies change to an account's name, email or tier. A tier
 // change applies at once to every key of the account that has no tier of
-// its own.
+// its own. The store runs the read-modify-write in one transaction.
 func (s *Service) UpdateAccount(ctx context.Context, actor, id string, change func(*keygate.Account)) (*keygate.Account, error) {
-	old, err := s.Store.Account(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	a := *old
-	change(&a)
-	a.ID, a.CreatedAt, a.PasswordHash = old.ID, old.CreatedAt, old.PasswordHash
-	if err := a.Validate(); err != nil {
-		return nil, err
-	}
-	changed := changedFields(old, &a)
-	if len(changed) == 0 {
-		return old, nil
-	}
-	a.UpdatedAt = s.now()
-	ev := s.event(actor, keygate.ActionAccountUpdated, keygate.TargetAccount, a.ID, map[string]any{"changed": changed, "new": changedValues(&a, changed)})
-	if err := s.Store.UpdateAccount(ctx, &a, ev); err != nil {
-		return nil, err
-	}
-	return &a, nil
+	return s.Store.UpdateAccount(ctx, id, func(a *keygate.Account) ([]*keygate.AuditEvent, error) {
+		old := *a
+		change(a)
+		a.ID, a.CreatedAt, a.PasswordHash, a.UpdatedAt = old.ID, old.CreatedAt, old.PasswordHash, old.UpdatedAt
+		if err := a.Validate(); err != nil {
+			return nil, err
+		}
+		changed := changedFields(&old, a)
+		if len(changed) == 0 {
+			return nil, keygate.ErrUnchanged
+		}
+		a.UpdatedAt = s.now()
+		return []*keygate.AuditEvent{s.event(actor, keygate.ActionAccountUpdated, keygate.TargetAccount, a.ID,
+			map[string]any{"changed": changed, "new": changedValues(a, changed)})}, nil
+	})
 }
 
 // RevokeRootKey revokes a root key at once. The last live root key with
-// admin:write cannot be revoked: nobody could administer keygate after.
+// admin:write cannot be revoked (ECONFLICT): nobody could administer
+// keygate after. The store enforces that in the revoking transaction, so
+// two concurrent revocations cannot remove the last two.
 func (s *Service) RevokeRootKey(ctx context.Context, actor, id string) (*keygate.RootKey, error) {
-	roots, err := s.Store.RootKeys(ctx)
+	target, err := s.Store.RootKey(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	var target *keygate.RootKey
-	writers := 0
-	for _, r := range roots {
-		if r.RevokedAt != nil {
-			if r.ID == id {
-				return r, nil
-			}
-			continue
-		}
-		if r.Can(keygate.PermAdminWrite) {
-			writers++
-		}
-		if r.ID == id {
-			target = r
-		}
-	}
-	if target == nil {
-		return nil, keygate.Errorf(keygate.ENOTFOUND, "Root key %s does not exist.", id)
-	}
-	if target.Can(keygate.PermAdminWrite) && writers == 1 {
-		return nil, keygate.Errorf(keygate.ECONFLICT, "Root key %s is the last one with admin:write; create another before revoking it.", id)
-	}
-	now := s.now()
 	ev := s.event(actor, keygate.ActionRootKeyRevoked, keygate.TargetRootKey, id, map[string]string{"start": target.Start})
-	if err := s.Store.RevokeRootKey(ctx, id, now, ev); err != nil {
-		return nil, err
-	}
-	target.RevokedAt = &now
-	return target, nil
+	return s.Store.RevokeRootKey(ctx, id, s.now(), ev)
 }

@@ -58,32 +58,56 @@ func (s *Store) CreateAccount(ctx context.Context, a *keygate.Account, firstKey 
 	})
 }
 
-// UpdateAccount replaces the stored account's name, email, tier and
-// password hash with a's, setting a zero a.UpdatedAt to Now. ENOTFOUND if
+// UpdateAccount reads the account with the given id and calls fn with a
+// copy of it inside the write transaction, then stores the name, email
+// (in lower case), tier and password hash fn set, with the audit events fn
+// returns. When fn leaves UpdatedAt as read, it becomes Now. ENOTFOUND if
 // the account does not exist, ECONFLICT if another account has the email,
-// EINVALID if the tier does not exist.
-func (s *Store) UpdateAccount(ctx context.Context, a *keygate.Account, ev ...*keygate.AuditEvent) error {
-	a.Email = normalizeEmail(a.Email)
-	if a.UpdatedAt.IsZero() {
-		a.UpdatedAt = s.now()
-	}
-	return s.write(ctx, "update account", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
+// EINVALID if the tier does not exist; fn's error as it is, except
+// keygate.ErrUnchanged, after which nothing is written.
+func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keygate.Account) ([]*keygate.AuditEvent, error)) (*keygate.Account, error) {
+	var out *keygate.Account
+	err := s.write(ctx, "update account", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
+		cur, err := scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, accountNotFound(id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		a := *cur
+		evs, err := fn(&a)
+		if errors.Is(err, keygate.ErrUnchanged) {
+			out = cur
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		a.ID, a.CreatedAt = cur.ID, cur.CreatedAt
+		a.Email = normalizeEmail(a.Email)
+		if a.UpdatedAt.Equal(cur.UpdatedAt) {
+			a.UpdatedAt = s.now()
+		}
+		a.UpdatedAt = stored(a.UpdatedAt)
 		if err := tierExists(ctx, tx, a.Tier, unknownTier); err != nil {
 			return nil, err
 		}
-		var created int64
-		err := tx.QueryRowContext(ctx, `UPDATE accounts SET name = ?, email = ?, tier = ?, password_hash = ?, updated_at = ?
-			WHERE id = ? RETURNING created_at`,
-			a.Name, a.Email, a.Tier, a.PasswordHash, millis(a.UpdatedAt), a.ID).Scan(&created)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, accountNotFound(a.ID)
-		}
+		_, err = tx.ExecContext(ctx, `UPDATE accounts SET name = ?, email = ?, tier = ?, password_hash = ?, updated_at = ?
+			WHERE id = ?`, a.Name, a.Email, a.Tier, a.PasswordHash, millis(a.UpdatedAt), a.ID)
 		if err != nil {
-			return nil, accountConflict(err, a)
+			return nil, accountConflict(err, &a)
 		}
-		a.CreatedAt = fromMillis(created)
+		if err := s.insertEvents(ctx, tx, evs); err != nil {
+			return nil, err
+		}
+		out = &a
 		return []keygate.Change{{Kind: keygate.ChangeAccount, ID: a.ID}}, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Account returns the account with the given ID; ENOTFOUND if there is none.

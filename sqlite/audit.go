@@ -46,6 +46,19 @@ func insertEvents(ctx context.Context, tx *sql.Tx, evs []*keygate.AuditEvent) er
 	return nil
 }
 
+// insertEvents prepares evs (see prepareEvent) and stores them in tx: the
+// events a conditional write's function returns, known only inside the
+// transaction.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []*keygate.AuditEvent) error {
+	now := s.now()
+	for _, ev := range evs {
+		if err := prepareEvent(ev, now); err != nil {
+			return err
+		}
+	}
+	return insertEvents(ctx, tx, evs)
+}
+
 // AuditEvents returns the events f selects, newest first (by time, then
 // ID). Before is the ID of the last event of the previous page; EINVALID
 // if no such event is stored.

@@ -44,46 +44,107 @@ func (s *Store) CreateKey(ctx context.Context, k *keygate.Key, ev ...*keygate.Au
 	})
 }
 
-// UpdateKey replaces every mutable field of the stored key with k's,
-// setting a zero k.UpdatedAt to Now. The key's account, env, hash, start,
+// UpdateKey reads the key with the given id and calls fn with a copy of
+// it, inside the write transaction (BEGIN IMMEDIATE: no other writer, in
+// this process or another, runs until it commits), then stores every
+// mutable field fn set, with the audit events fn returns. When fn leaves
+// UpdatedAt as read, it becomes Now. The key's account, env, hash, start,
 // last4, replaces and creation time never change. ENOTFOUND if the key does
-// not exist, EINVALID if the tier does not exist.
-func (s *Store) UpdateKey(ctx context.Context, k *keygate.Key, ev ...*keygate.AuditEvent) error {
-	if k.UpdatedAt.IsZero() {
-		k.UpdatedAt = s.now()
-	}
-	return s.write(ctx, "update key", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
+// not exist, EINVALID if the tier does not exist; fn's error as it is,
+// except keygate.ErrUnchanged, after which nothing is written and the key
+// is returned as read.
+func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*keygate.Key) ([]*keygate.AuditEvent, error)) (*keygate.Key, error) {
+	var out *keygate.Key
+	err := s.write(ctx, "update key", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
+		cur, err := txKey(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		k := cur.Clone()
+		evs, err := fn(k)
+		if errors.Is(err, keygate.ErrUnchanged) {
+			out = cur
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if k.UpdatedAt.Equal(cur.UpdatedAt) {
+			k.UpdatedAt = s.now()
+		}
+		k.ID = cur.ID
 		written, err := updateKey(ctx, tx, k)
 		if err != nil {
 			return nil, err
 		}
-		return []keygate.Change{{Kind: keygate.ChangeKey, ID: written.ID, Key: written}}, nil
+		if err := s.insertEvents(ctx, tx, evs); err != nil {
+			return nil, err
+		}
+		out = written
+		return []keygate.Change{{Kind: keygate.ChangeKey, ID: written.ID, Key: written.Clone()}}, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// RotateKey updates old (as UpdateKey does) and creates replacement (as
-// CreateKey does) in one transaction: either both are stored or neither.
-func (s *Store) RotateKey(ctx context.Context, old, replacement *keygate.Key, ev ...*keygate.AuditEvent) error {
-	now := s.now()
-	if old.UpdatedAt.IsZero() {
-		old.UpdatedAt = now
-	}
-	if err := prepareKey(replacement, now); err != nil {
-		return err
-	}
-	return s.write(ctx, "rotate key", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
-		written, err := updateKey(ctx, tx, old)
+// RotateKey reads the key with the given id and calls fn with a copy of it
+// inside the write transaction, as UpdateKey does; fn changes the old key
+// and returns its replacement. The old key is updated (as UpdateKey does)
+// and the replacement created (as CreateKey does) in that transaction:
+// either both are stored or neither.
+func (s *Store) RotateKey(ctx context.Context, id string, fn func(*keygate.Key) (*keygate.Key, []*keygate.AuditEvent, error)) (*keygate.Key, *keygate.Key, error) {
+	var old, replacement *keygate.Key
+	err := s.write(ctx, "rotate key", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
+		cur, err := txKey(ctx, tx, id)
 		if err != nil {
 			return nil, err
 		}
-		if err := insertKey(ctx, tx, replacement); err != nil {
+		k := cur.Clone()
+		r, evs, err := fn(k)
+		if err != nil {
 			return nil, err
 		}
-		return []keygate.Change{
-			{Kind: keygate.ChangeKey, ID: written.ID, Key: written},
-			keyChange(replacement),
-		}, nil
+		if r == nil {
+			return nil, keygate.Errorf(keygate.EINTERNAL, "Rotating key %s produced no replacement.", id)
+		}
+		now := s.now()
+		if k.UpdatedAt.Equal(cur.UpdatedAt) {
+			k.UpdatedAt = now
+		}
+		if err := prepareKey(r, now); err != nil {
+			return nil, err
+		}
+		k.ID = cur.ID
+		written, err := updateKey(ctx, tx, k)
+		if err != nil {
+			return nil, err
+		}
+		if err := insertKey(ctx, tx, r); err != nil {
+			return nil, err
+		}
+		if err := s.insertEvents(ctx, tx, evs); err != nil {
+			return nil, err
+		}
+		rc := keyChange(r)
+		old, replacement = written, rc.Key.Clone()
+		return []keygate.Change{{Kind: keygate.ChangeKey, ID: written.ID, Key: written.Clone()}, rc}, nil
 	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return old, replacement, nil
+}
+
+// txKey reads the key with the given id inside tx; ENOTFOUND if there is
+// none.
+func txKey(ctx context.Context, tx *sql.Tx, id string) (*keygate.Key, error) {
+	k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyNotFound(id)
+	}
+	return k, err
 }
 
 // ImportKeys stores keys in one transaction, skipping any whose hash is

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -53,24 +54,77 @@ func (s *Store) CreateRootKey(ctx context.Context, r *keygate.RootKey, ev ...*ke
 	})
 }
 
-// RevokeRootKey marks the root key revoked at at. A key revoked earlier
-// keeps its earlier time. ENOTFOUND if there is no such key.
-func (s *Store) RevokeRootKey(ctx context.Context, id string, at time.Time, ev ...*keygate.AuditEvent) error {
-	return s.write(ctx, "revoke root key", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
-		res, err := tx.ExecContext(ctx, `UPDATE root_keys SET revoked_at = min(coalesce(revoked_at, ?1), ?1) WHERE id = ?2`,
-			millis(at), id)
-		if err != nil {
-			return nil, err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 {
+// RevokeRootKey revokes the root key at at, inside the write transaction,
+// and returns it as stored. A key already revoked is returned as it is and
+// nothing is written. ECONFLICT if it is the last unrevoked root key with
+// admin:write; ENOTFOUND if there is no such key.
+func (s *Store) RevokeRootKey(ctx context.Context, id string, at time.Time, ev ...*keygate.AuditEvent) (*keygate.RootKey, error) {
+	var out *keygate.RootKey
+	err := s.write(ctx, "revoke root key", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
+		r, err := scanRootKey(tx.QueryRowContext(ctx, `SELECT `+rootKeyColumns+` FROM root_keys WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
 			return nil, rootKeyNotFound(id)
 		}
+		if err != nil {
+			return nil, err
+		}
+		if r.RevokedAt != nil {
+			out = r
+			return nil, nil
+		}
+		if r.Can(keygate.PermAdminWrite) {
+			if err := otherAdminWriter(ctx, tx, id); err != nil {
+				return nil, err
+			}
+		}
+		at = stored(at)
+		if _, err := tx.ExecContext(ctx, `UPDATE root_keys SET revoked_at = ? WHERE id = ?`, millis(at), id); err != nil {
+			return nil, err
+		}
+		if err := s.insertEvents(ctx, tx, ev); err != nil {
+			return nil, err
+		}
+		r.RevokedAt = &at
+		out = r
 		return []keygate.Change{{Kind: keygate.ChangeRootKey, ID: id}}, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// otherAdminWriter returns ECONFLICT unless an unrevoked root key other
+// than id holds admin:write.
+func otherAdminWriter(ctx context.Context, tx *sql.Tx, id string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT permissions FROM root_keys WHERE revoked_at IS NULL AND id <> ?`, id)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var perms string
+		if err := rows.Scan(&perms); err != nil {
+			return err
+		}
+		l, err := decodeList(perms)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(l, keygate.PermAdminWrite) {
+			return nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return lastAdminWriter(id)
+}
+
+// lastAdminWriter is the error for revoking the last root key that can
+// administer keygate.
+func lastAdminWriter(id string) error {
+	return keygate.Errorf(keygate.ECONFLICT, "Root key %s is the last one with admin:write; create another before revoking it.", id)
 }
 
 // RootKey returns the root key with the given ID; ENOTFOUND if there is none.

@@ -78,7 +78,10 @@ func TestReopen(t *testing.T) {
 		}
 	}
 	k.RevokedAt, k.RevokedReason, k.RevokedBy = &now, "leaked", "system"
-	if err := s.UpdateKey(ctx, k); err != nil {
+	if _, err := s.UpdateKey(ctx, k.ID, func(cur *keygate.Key) ([]*keygate.AuditEvent, error) {
+		*cur = *k.Clone()
+		return nil, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	counters := []keygate.Counter{{KeyID: k.ID, Day: "2031-01-02", Count: 42}}
@@ -243,8 +246,10 @@ func TestConcurrentWriters(t *testing.T) {
 				if _, err := s.ImportKeys(ctx, []*keygate.Key{k, newKey(a.ID, now)}); err != nil {
 					errs <- fmt.Errorf("ImportKeys: %w", err)
 				}
-				k.Enabled = false
-				if err := s.UpdateKey(ctx, k); err != nil {
+				if _, err := s.UpdateKey(ctx, k.ID, func(k *keygate.Key) ([]*keygate.AuditEvent, error) {
+					k.Enabled = false
+					return nil, nil
+				}); err != nil {
 					errs <- fmt.Errorf("UpdateKey: %w", err)
 				}
 				if err := s.SaveCounters(ctx, []keygate.Counter{{KeyID: k.ID, Day: "2031-01-02", Count: int64(i)}}); err != nil {
@@ -290,26 +295,31 @@ func TestClosed(t *testing.T) {
 	tier := &keygate.Tier{Name: "t", QuotaPerDay: 1, RatePerSecond: 1, Burst: 1}
 	calls := map[string]func() error{
 		"CreateTier":     func() error { return s.CreateTier(ctx, tier) },
-		"UpdateTier":     func() error { return s.UpdateTier(ctx, tier) },
+		"UpdateTier":     func() error { _, err := s.UpdateTier(ctx, "t", noTierChange); return err },
 		"DeleteTier":     func() error { return s.DeleteTier(ctx, "t") },
 		"Tier":           func() error { _, err := s.Tier(ctx, "free"); return err },
 		"Tiers":          func() error { _, err := s.Tiers(ctx); return err },
 		"CreateAccount":  func() error { return s.CreateAccount(ctx, a, nil) },
-		"UpdateAccount":  func() error { return s.UpdateAccount(ctx, a) },
+		"UpdateAccount":  func() error { _, err := s.UpdateAccount(ctx, "acc_x", noAccountChange); return err },
 		"Account":        func() error { _, err := s.Account(ctx, "acc_x"); return err },
 		"AccountByEmail": func() error { _, err := s.AccountByEmail(ctx, "a@example.com"); return err },
 		"Accounts":       func() error { _, err := s.Accounts(ctx, keygate.AccountFilter{}); return err },
 		"CreateKey":      func() error { return s.CreateKey(ctx, k) },
-		"UpdateKey":      func() error { return s.UpdateKey(ctx, k) },
-		"RotateKey":      func() error { return s.RotateKey(ctx, k, newKey(k.AccountID, now)) },
-		"ImportKeys":     func() error { _, err := s.ImportKeys(ctx, []*keygate.Key{k}); return err },
-		"Key":            func() error { _, err := s.Key(ctx, k.ID); return err },
-		"Keys":           func() error { _, err := s.Keys(ctx, keygate.KeyFilter{}); return err },
-		"ForEachKey":     func() error { return s.ForEachKey(ctx, func(*keygate.Key) error { return nil }) },
+		"UpdateKey":      func() error { _, err := s.UpdateKey(ctx, k.ID, noKeyChange); return err },
+		"RotateKey": func() error {
+			_, _, err := s.RotateKey(ctx, k.ID, func(*keygate.Key) (*keygate.Key, []*keygate.AuditEvent, error) {
+				return newKey(k.AccountID, now), nil, nil
+			})
+			return err
+		},
+		"ImportKeys": func() error { _, err := s.ImportKeys(ctx, []*keygate.Key{k}); return err },
+		"Key":        func() error { _, err := s.Key(ctx, k.ID); return err },
+		"Keys":       func() error { _, err := s.Keys(ctx, keygate.KeyFilter{}); return err },
+		"ForEachKey": func() error { return s.ForEachKey(ctx, func(*keygate.Key) error { return nil }) },
 		"CreateRootKey": func() error {
 			return s.CreateRootKey(ctx, &keygate.RootKey{Hash: hash(), Permissions: keygate.AllPermissions})
 		},
-		"RevokeRootKey": func() error { return s.RevokeRootKey(ctx, "rk_x", now) },
+		"RevokeRootKey": func() error { _, err := s.RevokeRootKey(ctx, "rk_x", now); return err },
 		"RootKey":       func() error { _, err := s.RootKey(ctx, "rk_x"); return err },
 		"RootKeys":      func() error { _, err := s.RootKeys(ctx); return err },
 		"AuditEvents":   func() error { _, err := s.AuditEvents(ctx, keygate.AuditFilter{}); return err },
@@ -469,3 +479,7 @@ func TestHashes(t *testing.T) {
 		t.Errorf("CreateKey with the same hash in lower case: got %v, want ECONFLICT", err)
 	}
 }
+
+func noKeyChange(*keygate.Key) ([]*keygate.AuditEvent, error)         { return nil, nil }
+func noAccountChange(*keygate.Account) ([]*keygate.AuditEvent, error) { return nil, nil }
+func noTierChange(*keygate.Tier) ([]*keygate.AuditEvent, error)       { return nil, nil }

@@ -34,27 +34,49 @@ func (s *Store) CreateTier(ctx context.Context, t *keygate.Tier, ev ...*keygate.
 	})
 }
 
-// UpdateTier replaces the limits of the tier named t.Name, setting a zero
-// t.UpdatedAt to Now and t.CreatedAt to the stored value. ENOTFOUND if
-// there is no such tier.
-func (s *Store) UpdateTier(ctx context.Context, t *keygate.Tier, ev ...*keygate.AuditEvent) error {
-	if t.UpdatedAt.IsZero() {
-		t.UpdatedAt = s.now()
-	}
-	return s.write(ctx, "update tier", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
-		var created int64
-		err := tx.QueryRowContext(ctx, `UPDATE tiers SET quota_per_day = ?, rate_per_second = ?, burst = ?, updated_at = ?
-			WHERE name = ? RETURNING created_at`,
-			t.QuotaPerDay, t.RatePerSecond, t.Burst, millis(t.UpdatedAt), t.Name).Scan(&created)
+// UpdateTier reads the named tier and calls fn with a copy of it inside
+// the write transaction, then stores the limits fn set, with the audit
+// events fn returns. When fn leaves UpdatedAt as read, it becomes Now.
+// ENOTFOUND if there is no such tier; fn's error as it is, except
+// keygate.ErrUnchanged, after which nothing is written.
+func (s *Store) UpdateTier(ctx context.Context, name string, fn func(*keygate.Tier) ([]*keygate.AuditEvent, error)) (*keygate.Tier, error) {
+	var out *keygate.Tier
+	err := s.write(ctx, "update tier", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
+		cur, err := scanTier(tx.QueryRowContext(ctx, `SELECT `+tierColumns+` FROM tiers WHERE name = ?`, name))
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, tierNotFound(t.Name)
+			return nil, tierNotFound(name)
 		}
 		if err != nil {
 			return nil, err
 		}
-		t.CreatedAt = fromMillis(created)
+		t := *cur
+		evs, err := fn(&t)
+		if errors.Is(err, keygate.ErrUnchanged) {
+			out = cur
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		t.Name, t.CreatedAt = cur.Name, cur.CreatedAt
+		if t.UpdatedAt.Equal(cur.UpdatedAt) {
+			t.UpdatedAt = s.now()
+		}
+		t.UpdatedAt = stored(t.UpdatedAt)
+		if _, err := tx.ExecContext(ctx, `UPDATE tiers SET quota_per_day = ?, rate_per_second = ?, burst = ?, updated_at = ?
+			WHERE name = ?`, t.QuotaPerDay, t.RatePerSecond, t.Burst, millis(t.UpdatedAt), t.Name); err != nil {
+			return nil, err
+		}
+		if err := s.insertEvents(ctx, tx, evs); err != nil {
+			return nil, err
+		}
+		out = &t
 		return []keygate.Change{{Kind: keygate.ChangeTier, ID: t.Name}}, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // DeleteTier deletes the named tier. ENOTFOUND if there is none; ECONFLICT

@@ -131,7 +131,7 @@ func testUpdateAccount(t *testing.T, f *fixture) {
 	upd.Tier = tier.Name
 	upd.PasswordHash = "$2a$10$abcdefghijklmnopqrstuv"
 	upd.UpdatedAt = f.now.Add(time.Hour)
-	mustOK(t, f.s.UpdateAccount(f.ctx, &upd), "UpdateAccount")
+	mustOK(t, f.replaceAccount(&upd), "UpdateAccount")
 
 	got, err := f.s.Account(f.ctx, a.ID)
 	mustOK(t, err, "Account")
@@ -154,7 +154,7 @@ func testUpdateAccount(t *testing.T, f *fixture) {
 	for _, tt := range tests {
 		bad := upd
 		tt.setup(&bad)
-		wantCode(t, f.s.UpdateAccount(f.ctx, &bad), tt.code, "UpdateAccount "+tt.name)
+		wantCode(t, f.replaceAccount(&bad), tt.code, "UpdateAccount "+tt.name)
 	}
 	got, err = f.s.Account(f.ctx, a.ID)
 	mustOK(t, err, "Account")

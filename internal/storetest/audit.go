@@ -29,7 +29,7 @@ func testAuditWithWrites(t *testing.T, f *fixture) {
 		}},
 		{keygate.ActionTierUpdated, keygate.TargetTier, updTier.Name, func(ev *keygate.AuditEvent) error {
 			updTier.Burst++
-			return f.s.UpdateTier(f.ctx, updTier, ev)
+			return f.replaceTier(updTier, ev)
 		}},
 		{keygate.ActionTierDeleted, keygate.TargetTier, delTier.Name, func(ev *keygate.AuditEvent) error {
 			return f.s.DeleteTier(f.ctx, delTier.Name, ev)
@@ -39,18 +39,18 @@ func testAuditWithWrites(t *testing.T, f *fixture) {
 		}},
 		{keygate.ActionAccountUpdated, keygate.TargetAccount, acc.ID, func(ev *keygate.AuditEvent) error {
 			acc.Name = "renamed"
-			return f.s.UpdateAccount(f.ctx, acc, ev)
+			return f.replaceAccount(acc, ev)
 		}},
 		{keygate.ActionKeyCreated, keygate.TargetKey, newKey.ID, func(ev *keygate.AuditEvent) error {
 			return f.s.CreateKey(f.ctx, newKey, ev)
 		}},
 		{keygate.ActionKeyDisabled, keygate.TargetKey, key.ID, func(ev *keygate.AuditEvent) error {
 			key.Enabled = false
-			return f.s.UpdateKey(f.ctx, key, ev)
+			return f.replaceKey(key, ev)
 		}},
 		{keygate.ActionKeyRotated, keygate.TargetKey, rotated.ID, func(ev *keygate.AuditEvent) error {
 			rotated.ReplacedBy = replacement.ID
-			return f.s.RotateKey(f.ctx, rotated, replacement, ev)
+			return f.rotate(rotated, replacement, ev)
 		}},
 		{keygate.ActionKeysImported, keygate.TargetAccount, acc.ID, func(ev *keygate.AuditEvent) error {
 			_, err := f.s.ImportKeys(f.ctx, []*keygate.Key{imported}, ev)
@@ -60,7 +60,7 @@ func testAuditWithWrites(t *testing.T, f *fixture) {
 			return f.s.CreateRootKey(f.ctx, root, ev)
 		}},
 		{keygate.ActionRootKeyRevoked, keygate.TargetRootKey, root.ID, func(ev *keygate.AuditEvent) error {
-			return f.s.RevokeRootKey(f.ctx, root.ID, f.now, ev)
+			return f.revokeRoot(root.ID, f.now, ev)
 		}},
 	}
 	var written []*keygate.AuditEvent
@@ -152,7 +152,7 @@ func failingWrites(t *testing.T, f *fixture) []failingWrite {
 			return f.s.CreateTier(f.ctx, dupTier, ev)
 		}},
 		{"UpdateTier missing", []string{missingTier}, func(ev *keygate.AuditEvent) error {
-			return f.s.UpdateTier(f.ctx, &keygate.Tier{Name: missingTier, QuotaPerDay: 1, RatePerSecond: 1, Burst: 1}, ev)
+			return f.replaceTier(&keygate.Tier{Name: missingTier, QuotaPerDay: 1, RatePerSecond: 1, Burst: 1}, ev)
 		}},
 		{"DeleteTier missing", []string{missingTier}, func(ev *keygate.AuditEvent) error {
 			return f.s.DeleteTier(f.ctx, missingTier, ev)
@@ -170,10 +170,10 @@ func failingWrites(t *testing.T, f *fixture) []failingWrite {
 			return f.s.CreateAccount(f.ctx, badTierAcc, nil, ev)
 		}},
 		{"UpdateAccount missing", []string{missingAcc.ID}, func(ev *keygate.AuditEvent) error {
-			return f.s.UpdateAccount(f.ctx, missingAcc, ev)
+			return f.replaceAccount(missingAcc, ev)
 		}},
 		{"UpdateAccount email taken", []string{otherAcc.ID, acc.ID}, func(ev *keygate.AuditEvent) error {
-			return f.s.UpdateAccount(f.ctx, &takenEmail, ev)
+			return f.replaceAccount(&takenEmail, ev)
 		}},
 		{"CreateKey unknown account", []string{orphan.ID}, func(ev *keygate.AuditEvent) error {
 			return f.s.CreateKey(f.ctx, orphan, ev)
@@ -185,13 +185,13 @@ func failingWrites(t *testing.T, f *fixture) []failingWrite {
 			return f.s.CreateKey(f.ctx, dupHash, ev)
 		}},
 		{"UpdateKey missing", []string{missingKey.ID}, func(ev *keygate.AuditEvent) error {
-			return f.s.UpdateKey(f.ctx, missingKey, ev)
+			return f.replaceKey(missingKey, ev)
 		}},
 		{"UpdateKey unknown tier", []string{key.ID}, func(ev *keygate.AuditEvent) error {
-			return f.s.UpdateKey(f.ctx, badUpdate, ev)
+			return f.replaceKey(badUpdate, ev)
 		}},
 		{"RotateKey replacement hash taken", []string{old.ID, dupReplacement.ID, key.ID}, func(ev *keygate.AuditEvent) error {
-			return f.s.RotateKey(f.ctx, rotatedOld, dupReplacement, ev)
+			return f.rotate(rotatedOld, dupReplacement, ev)
 		}},
 		{"ImportKeys unknown account", []string{batch[0].ID, batch[1].ID}, func(ev *keygate.AuditEvent) error {
 			_, err := f.s.ImportKeys(f.ctx, batch, ev)
@@ -201,7 +201,7 @@ func failingWrites(t *testing.T, f *fixture) []failingWrite {
 			return f.s.CreateRootKey(f.ctx, dupRoot, ev)
 		}},
 		{"RevokeRootKey missing", []string{missingRoot}, func(ev *keygate.AuditEvent) error {
-			return f.s.RevokeRootKey(f.ctx, missingRoot, f.now, ev)
+			return f.revokeRoot(missingRoot, f.now, ev)
 		}},
 	}
 }

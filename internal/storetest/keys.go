@@ -143,7 +143,7 @@ func testUpdateKey(t *testing.T, f *fixture) {
 			upd := k.Clone()
 			tt.change(upd)
 			upd.UpdatedAt = later
-			mustOK(t, f.s.UpdateKey(f.ctx, upd), "UpdateKey")
+			mustOK(t, f.replaceKey(upd), "UpdateKey")
 
 			want := upd
 			if tt.immutable {
@@ -162,14 +162,14 @@ func testUpdateKeyErrors(t *testing.T, f *fixture) {
 	k := f.key(t, a.ID)
 
 	missing := f.newKey(a.ID)
-	wantCode(t, f.s.UpdateKey(f.ctx, missing), keygate.ENOTFOUND, "UpdateKey of a missing key")
+	wantCode(t, f.replaceKey(missing), keygate.ENOTFOUND, "UpdateKey of a missing key")
 	_, err := f.s.Key(f.ctx, missing.ID)
 	wantCode(t, err, keygate.ENOTFOUND, "Key after UpdateKey of a missing key")
 
 	bad := k.Clone()
 	bad.Tier = f.name("missing")
 	bad.Name = "not stored"
-	wantCode(t, f.s.UpdateKey(f.ctx, bad), keygate.EINVALID, "UpdateKey to an unknown tier")
+	wantCode(t, f.replaceKey(bad), keygate.EINVALID, "UpdateKey to an unknown tier")
 	got, err := f.s.Key(f.ctx, k.ID)
 	mustOK(t, err, "Key")
 	checkSame(t, "Key after a refused UpdateKey", got, k)
@@ -340,7 +340,7 @@ func testRotateKey(t *testing.T, f *fixture) {
 	rotated.RevokedAt, rotated.RevokedReason, rotated.RevokedBy = ptr(grace), "rotated", "account:"+a.ID
 	rotated.ReplacedBy = replacement.ID
 	rotated.UpdatedAt = f.now.Add(time.Minute)
-	mustOK(t, f.s.RotateKey(f.ctx, rotated, replacement), "RotateKey")
+	mustOK(t, f.rotate(rotated, replacement), "RotateKey")
 
 	got, err := f.s.Key(f.ctx, old.ID)
 	mustOK(t, err, "Key(old)")
@@ -387,7 +387,7 @@ func testRotateKeyAtomic(t *testing.T, f *fixture) {
 			rotated.UpdatedAt = f.now.Add(time.Minute)
 			tt.setup(rotated, replacement)
 
-			wantCode(t, f.s.RotateKey(f.ctx, rotated, replacement), tt.code, "RotateKey")
+			wantCode(t, f.rotate(rotated, replacement), tt.code, "RotateKey")
 			got, err := f.s.Key(f.ctx, old.ID)
 			mustOK(t, err, "Key(old)")
 			checkSame(t, "old key after a failed RotateKey", got, old)

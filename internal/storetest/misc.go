@@ -121,13 +121,13 @@ func testOnChange(t *testing.T, f *fixture) {
 	}{
 		{"CreateTier", func() error { return f.s.CreateTier(f.ctx, tier) },
 			[]string{tier.Name}, []change{{keygate.ChangeTier, tier.Name}}},
-		{"UpdateTier", func() error { tier.Burst = 99; return f.s.UpdateTier(f.ctx, tier) },
+		{"UpdateTier", func() error { tier.Burst = 99; return f.replaceTier(tier) },
 			[]string{tier.Name}, []change{{keygate.ChangeTier, tier.Name}}},
 		{"CreateAccount", func() error { return f.s.CreateAccount(f.ctx, a, nil) },
 			[]string{a.ID}, []change{{keygate.ChangeAccount, a.ID}}},
 		{"CreateAccount with a first key", func() error { return f.s.CreateAccount(f.ctx, b, first) },
 			[]string{b.ID, first.ID}, []change{{keygate.ChangeAccount, b.ID}, {keygate.ChangeKey, first.ID}}},
-		{"UpdateAccount", func() error { a.Tier = tier.Name; return f.s.UpdateAccount(f.ctx, a) },
+		{"UpdateAccount", func() error { a.Tier = tier.Name; return f.replaceAccount(a) },
 			[]string{a.ID}, []change{{keygate.ChangeAccount, a.ID}}},
 		{"CreateKey", func() error { return f.s.CreateKey(f.ctx, k) },
 			[]string{k.ID}, []change{{keygate.ChangeKey, k.ID}}},
@@ -136,11 +136,11 @@ func testOnChange(t *testing.T, f *fixture) {
 			// UpdateKey ignores a change to an immutable field, and the
 			// Change must carry the key as stored, not as passed.
 			k.CreatedAt = f.now.Add(time.Hour)
-			return f.s.UpdateKey(f.ctx, k)
+			return f.replaceKey(k)
 		}, []string{k.ID}, []change{{keygate.ChangeKey, k.ID}}},
 		{"RotateKey", func() error {
 			k.RevokedAt, k.ReplacedBy, replacement.Replaces = ptr(f.now.Add(time.Hour)), replacement.ID, k.ID
-			return f.s.RotateKey(f.ctx, k, replacement)
+			return f.rotate(k, replacement)
 		}, []string{k.ID, replacement.ID}, []change{{keygate.ChangeKey, k.ID}, {keygate.ChangeKey, replacement.ID}}},
 		{"ImportKeys", func() error {
 			_, err := f.s.ImportKeys(f.ctx, []*keygate.Key{imp1, impDup, imp2})
@@ -148,14 +148,14 @@ func testOnChange(t *testing.T, f *fixture) {
 		}, []string{imp1.ID, impDup.ID, imp2.ID, first.ID}, []change{{keygate.ChangeKey, imp1.ID}, {keygate.ChangeKey, imp2.ID}}},
 		{"CreateRootKey", func() error { return f.s.CreateRootKey(f.ctx, root) },
 			[]string{root.ID}, []change{{keygate.ChangeRootKey, root.ID}}},
-		{"RevokeRootKey", func() error { return f.s.RevokeRootKey(f.ctx, root.ID, f.now) },
+		{"RevokeRootKey", func() error { return f.revokeRoot(root.ID, f.now) },
 			[]string{root.ID}, []change{{keygate.ChangeRootKey, root.ID}}},
 		{"SaveCounters", func() error {
 			return f.s.SaveCounters(f.ctx, []keygate.Counter{{KeyID: k.ID, Day: "2031-01-02", Count: 1}})
 		}, []string{k.ID}, nil},
-		{"UpdateAccount back", func() error { a.Tier = keygate.TierFree; return f.s.UpdateAccount(f.ctx, a) },
+		{"UpdateAccount back", func() error { a.Tier = keygate.TierFree; return f.replaceAccount(a) },
 			[]string{a.ID}, []change{{keygate.ChangeAccount, a.ID}}},
-		{"UpdateKey back", func() error { k.Tier = ""; return f.s.UpdateKey(f.ctx, k) },
+		{"UpdateKey back", func() error { k.Tier = ""; return f.replaceKey(k) },
 			[]string{k.ID}, []change{{keygate.ChangeKey, k.ID}}},
 		{"DeleteTier", func() error { return f.s.DeleteTier(f.ctx, tier.Name) },
 			[]string{tier.Name}, []change{{keygate.ChangeTier, tier.Name}}},
@@ -257,7 +257,7 @@ func testTimesRoundTrip(t *testing.T, f *fixture) {
 		r := f.newRootKey()
 		r.CreatedAt = at
 		mustOK(t, f.s.CreateRootKey(f.ctx, r), "CreateRootKey")
-		mustOK(t, f.s.RevokeRootKey(f.ctx, r.ID, at), "RevokeRootKey")
+		mustOK(t, f.revokeRoot(r.ID, at), "RevokeRootKey")
 		ev := f.event(f.actor(), keygate.ActionTierCreated, keygate.TargetTier, f.name("x"))
 		ev.Time = at
 		mustOK(t, f.s.CreateTier(f.ctx, f.newTier(), ev), "CreateTier")
@@ -323,7 +323,7 @@ func testEmptySlices(t *testing.T, f *fixture) {
 	mustOK(t, err, "ImportKeys")
 	kUpdated := kEmpty.Clone()
 	kUpdated.Scopes, kUpdated.IPAllow = nil, nil
-	mustOK(t, f.s.UpdateKey(f.ctx, kUpdated), "UpdateKey")
+	mustOK(t, f.replaceKey(kUpdated), "UpdateKey")
 	ids := []string{kNil.ID, kEmpty.ID, kImported.ID}
 
 	check := func(what string, k *keygate.Key) {
@@ -394,7 +394,7 @@ func testConcurrentWrites(t *testing.T, f *fixture) {
 					continue
 				}
 				k.Enabled = false
-				if err := f.s.UpdateKey(f.ctx, k); err != nil {
+				if err := f.replaceKey(k); err != nil {
 					errs <- fmt.Errorf("UpdateKey: %w", err)
 				}
 				if _, err := f.s.Keys(f.ctx, keygate.KeyFilter{AccountID: a.ID}); err != nil {

@@ -37,7 +37,7 @@ func testRootKeys(t *testing.T, f *fixture) {
 	wantCode(t, err, keygate.ENOTFOUND, "RootKey after a refused duplicate")
 
 	at := f.now.Add(time.Minute)
-	mustOK(t, f.s.RevokeRootKey(f.ctx, r1.ID, at), "RevokeRootKey")
+	mustOK(t, f.revokeRoot(r1.ID, at), "RevokeRootKey")
 	got, err := f.s.RootKey(f.ctx, r1.ID)
 	mustOK(t, err, "RootKey")
 	want := *r1
@@ -48,7 +48,7 @@ func testRootKeys(t *testing.T, f *fixture) {
 	checkSame(t, "the other RootKey after RevokeRootKey", got, r2)
 
 	missing := f.id(keygate.PrefixRootKey)
-	wantCode(t, f.s.RevokeRootKey(f.ctx, missing, at), keygate.ENOTFOUND, "RevokeRootKey of a missing key")
+	wantCode(t, f.revokeRoot(missing, at), keygate.ENOTFOUND, "RevokeRootKey of a missing key")
 	_, err = f.s.RootKey(f.ctx, missing)
 	wantCode(t, err, keygate.ENOTFOUND, "RootKey of a missing key")
 }

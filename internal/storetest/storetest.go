@@ -56,6 +56,9 @@ func Run(t *testing.T, newStore func(t *testing.T) keygate.Store) {
 		{"ImportKeysAtomic", testImportKeysAtomic},
 		{"ForEachKey", testForEachKey},
 		{"RootKeys", testRootKeys},
+		{"RevokeLastAdminWriter", testRevokeLastAdminWriter},
+		{"ConditionalUnchanged", testConditionalUnchanged},
+		{"ConditionalConcurrent", testConditionalConcurrent},
 		{"AuditWithWrites", testAuditWithWrites},
 		{"AuditNotWrittenOnFailure", testAuditNotWrittenOnFailure},
 		{"AuditFailureRollsBackWrite", testAuditFailureRollsBackWrite},
@@ -394,4 +397,57 @@ func (r *recorder) about(ids ...string) []keygate.Change {
 		}
 	}
 	return out
+}
+
+// replaceKey sets every field of the stored key to k's through UpdateKey,
+// returning evs from its function: the store must still ignore changes to
+// the fields that never change.
+func (f *fixture) replaceKey(k *keygate.Key, evs ...*keygate.AuditEvent) error {
+	_, err := f.s.UpdateKey(f.ctx, k.ID, func(cur *keygate.Key) ([]*keygate.AuditEvent, error) {
+		*cur = *k.Clone()
+		return evs, nil
+	})
+	return err
+}
+
+// replaceAccount sets every field of the stored account to a's through
+// UpdateAccount, and then a to the account as stored.
+func (f *fixture) replaceAccount(a *keygate.Account, evs ...*keygate.AuditEvent) error {
+	got, err := f.s.UpdateAccount(f.ctx, a.ID, func(cur *keygate.Account) ([]*keygate.AuditEvent, error) {
+		*cur = *a
+		return evs, nil
+	})
+	if err == nil {
+		*a = *got
+	}
+	return err
+}
+
+// replaceTier sets the stored tier's limits to t's through UpdateTier, and
+// then t to the tier as stored.
+func (f *fixture) replaceTier(t *keygate.Tier, evs ...*keygate.AuditEvent) error {
+	got, err := f.s.UpdateTier(f.ctx, t.Name, func(cur *keygate.Tier) ([]*keygate.AuditEvent, error) {
+		*cur = *t
+		return evs, nil
+	})
+	if err == nil {
+		*t = *got
+	}
+	return err
+}
+
+// rotate sets every field of the stored key old.ID to old's and creates
+// replacement, through RotateKey.
+func (f *fixture) rotate(old, replacement *keygate.Key, evs ...*keygate.AuditEvent) error {
+	_, _, err := f.s.RotateKey(f.ctx, old.ID, func(cur *keygate.Key) (*keygate.Key, []*keygate.AuditEvent, error) {
+		*cur = *old.Clone()
+		return replacement, evs, nil
+	})
+	return err
+}
+
+// revokeRoot is RevokeRootKey without the key it returns.
+func (f *fixture) revokeRoot(id string, at time.Time, evs ...*keygate.AuditEvent) error {
+	_, err := f.s.RevokeRootKey(f.ctx, id, at, evs...)
+	return err
 }

@@ -55,7 +55,7 @@ func testTiers(t *testing.T, f *fixture) {
 
 	// UpdateTier replaces the limits; the creation time stays.
 	upd := &keygate.Tier{Name: a.Name, QuotaPerDay: 123456, RatePerSecond: 33.25, Burst: 99, UpdatedAt: f.now.Add(time.Hour)}
-	mustOK(t, f.s.UpdateTier(f.ctx, upd), "UpdateTier")
+	mustOK(t, f.replaceTier(upd), "UpdateTier")
 	got, err := f.s.Tier(f.ctx, a.Name)
 	mustOK(t, err, "Tier")
 	want := *upd
@@ -81,7 +81,7 @@ func testTierErrors(t *testing.T, f *fixture) {
 		code string
 	}{
 		{"CreateTier duplicate", f.s.CreateTier(f.ctx, dup), keygate.ECONFLICT},
-		{"UpdateTier missing", f.s.UpdateTier(f.ctx, &keygate.Tier{Name: missing, QuotaPerDay: 1, RatePerSecond: 1, Burst: 1}), keygate.ENOTFOUND},
+		{"UpdateTier missing", f.replaceTier(&keygate.Tier{Name: missing, QuotaPerDay: 1, RatePerSecond: 1, Burst: 1}), keygate.ENOTFOUND},
 		{"DeleteTier missing", f.s.DeleteTier(f.ctx, missing), keygate.ENOTFOUND},
 		{"Tier missing", func() error { _, err := f.s.Tier(f.ctx, missing); return err }(), keygate.ENOTFOUND},
 	}
@@ -106,7 +106,7 @@ func testDeleteTierInUse(t *testing.T, f *fixture) {
 			a := f.account(t, tier)
 			return func() {
 				a.Tier = keygate.TierFree
-				mustOK(t, f.s.UpdateAccount(f.ctx, a), "UpdateAccount")
+				mustOK(t, f.replaceAccount(a), "UpdateAccount")
 			}
 		}},
 		{"key", func(t *testing.T, tier string) func() {
@@ -115,7 +115,7 @@ func testDeleteTierInUse(t *testing.T, f *fixture) {
 			mustOK(t, f.s.CreateKey(f.ctx, k), "CreateKey")
 			return func() {
 				k.Tier = ""
-				mustOK(t, f.s.UpdateKey(f.ctx, k), "UpdateKey")
+				mustOK(t, f.replaceKey(k), "UpdateKey")
 			}
 		}},
 	}
