@@ -16,19 +16,15 @@ import (
 // in access logs, proxies and browser histories, and its owner should
 // rotate it. The key itself is left unchanged.
 func (s *Service) RecordExposure(ctx context.Context, id, where, method, ip string) error {
-	s.keyMu.Lock()
-	defer s.keyMu.Unlock()
-	k, err := s.Store.Key(ctx, id)
-	if err != nil {
-		return err
-	}
-	ev := s.event(ActorSystem, keygate.ActionKeyExposed, keygate.TargetKey, k.ID, map[string]string{
-		"start": k.Start, "where": where, "method": method, "client_ip": ip,
-		"advice": "the key was sent in a URL and refused; URLs end up in logs: rotate the key",
-	})
 	// Writing the key back unchanged commits the event in the store's one
 	// audited write path.
-	return s.Store.UpdateKey(ctx, k, ev)
+	_, err := s.Store.UpdateKey(ctx, id, func(k *keygate.Key) ([]*keygate.AuditEvent, error) {
+		return []*keygate.AuditEvent{s.event(ActorSystem, keygate.ActionKeyExposed, keygate.TargetKey, k.ID, map[string]string{
+			"start": k.Start, "where": where, "method": method, "client_ip": ip,
+			"advice": "the key was sent in a URL and refused; URLs end up in logs: rotate the key",
+		})}, nil
+	})
+	return err
 }
 
 // Exposures audits keys found in request URLs (see keyauth.Options.Exposed)

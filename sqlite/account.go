@@ -61,7 +61,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *keygate.Account, firstKey 
 // UpdateAccount reads the account with the given id and calls fn with a
 // copy of it inside the write transaction, then stores the name, email
 // (in lower case), tier and password hash fn set, with the audit events fn
-// returns. When fn leaves UpdatedAt as read, it becomes Now. ENOTFOUND if
+// returns. ENOTFOUND if
 // the account does not exist, ECONFLICT if another account has the email,
 // EINVALID if the tier does not exist; fn's error as it is, except
 // keygate.ErrUnchanged, after which nothing is written.
@@ -86,9 +86,6 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keygate.A
 		}
 		a.ID, a.CreatedAt = cur.ID, cur.CreatedAt
 		a.Email = normalizeEmail(a.Email)
-		if a.UpdatedAt.Equal(cur.UpdatedAt) {
-			a.UpdatedAt = s.now()
-		}
 		a.UpdatedAt = stored(a.UpdatedAt)
 		if err := tierExists(ctx, tx, a.Tier, unknownTier); err != nil {
 			return nil, err

@@ -47,9 +47,9 @@ func (s *Store) CreateKey(ctx context.Context, k *keygate.Key, ev ...*keygate.Au
 // UpdateKey reads the key with the given id and calls fn with a copy of
 // it, inside the write transaction (BEGIN IMMEDIATE: no other writer, in
 // this process or another, runs until it commits), then stores every
-// mutable field fn set, with the audit events fn returns. When fn leaves
-// UpdatedAt as read, it becomes Now. The key's account, env, hash, start,
-// last4, replaces and creation time never change. ENOTFOUND if the key does
+// mutable field fn set, UpdatedAt included, with the audit events fn
+// returns. The key's account, env, hash, start, last4, replaces and
+// creation time never change. ENOTFOUND if the key does
 // not exist, EINVALID if the tier does not exist; fn's error as it is,
 // except keygate.ErrUnchanged, after which nothing is written and the key
 // is returned as read.
@@ -68,9 +68,6 @@ func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*keygate.Key) 
 		}
 		if err != nil {
 			return nil, err
-		}
-		if k.UpdatedAt.Equal(cur.UpdatedAt) {
-			k.UpdatedAt = s.now()
 		}
 		k.ID = cur.ID
 		written, err := updateKey(ctx, tx, k)
@@ -109,11 +106,7 @@ func (s *Store) RotateKey(ctx context.Context, id string, fn func(*keygate.Key) 
 		if r == nil {
 			return nil, keygate.Errorf(keygate.EINTERNAL, "Rotating key %s produced no replacement.", id)
 		}
-		now := s.now()
-		if k.UpdatedAt.Equal(cur.UpdatedAt) {
-			k.UpdatedAt = now
-		}
-		if err := prepareKey(r, now); err != nil {
+		if err := prepareKey(r, s.now()); err != nil {
 			return nil, err
 		}
 		k.ID = cur.ID

@@ -36,7 +36,7 @@ func (s *Store) CreateTier(ctx context.Context, t *keygate.Tier, ev ...*keygate.
 
 // UpdateTier reads the named tier and calls fn with a copy of it inside
 // the write transaction, then stores the limits fn set, with the audit
-// events fn returns. When fn leaves UpdatedAt as read, it becomes Now.
+// events fn returns.
 // ENOTFOUND if there is no such tier; fn's error as it is, except
 // keygate.ErrUnchanged, after which nothing is written.
 func (s *Store) UpdateTier(ctx context.Context, name string, fn func(*keygate.Tier) ([]*keygate.AuditEvent, error)) (*keygate.Tier, error) {
@@ -59,9 +59,6 @@ func (s *Store) UpdateTier(ctx context.Context, name string, fn func(*keygate.Ti
 			return nil, err
 		}
 		t.Name, t.CreatedAt = cur.Name, cur.CreatedAt
-		if t.UpdatedAt.Equal(cur.UpdatedAt) {
-			t.UpdatedAt = s.now()
-		}
 		t.UpdatedAt = stored(t.UpdatedAt)
 		if _, err := tx.ExecContext(ctx, `UPDATE tiers SET quota_per_day = ?, rate_per_second = ?, burst = ?, updated_at = ?
 			WHERE name = ?`, t.QuotaPerDay, t.RatePerSecond, t.Burst, millis(t.UpdatedAt), t.Name); err != nil {
