@@ -154,13 +154,15 @@ type Store interface {
 	ForEachKey(ctx context.Context, fn func(*Key) error) error
 
 	CreateRootKey(ctx context.Context, r *RootKey, ev ...*AuditEvent) error
-	// RevokeRootKey revokes the root key at at and returns it as stored. A
-	// key already revoked is returned as it is, and nothing is written.
-	// ECONFLICT if it is the last unrevoked root key with admin:write:
-	// nobody could administer keygate after. That rule holds across
-	// writers: of two concurrent revocations of the last two such keys,
-	// one fails. ENOTFOUND if there is no such key.
-	RevokeRootKey(ctx context.Context, id string, at time.Time, ev ...*AuditEvent) (*RootKey, error)
+	// RevokeRootKey reads the root key and calls fn with it and the number
+	// of other unrevoked root keys that hold admin:write, in a transaction
+	// that no other root key revocation, in any process, can interleave
+	// with: the count stays true until the revocation commits, so that fn
+	// can refuse to revoke the last key that can administer keygate and
+	// two concurrent revocations cannot remove the last two. fn sets
+	// RevokedAt; the store writes it and returns the root key as stored.
+	// ENOTFOUND if there is no such key.
+	RevokeRootKey(ctx context.Context, id string, fn func(r *RootKey, otherAdminWriters int) ([]*AuditEvent, error)) (*RootKey, error)
 	RootKey(ctx context.Context, id string) (*RootKey, error)
 	RootKeys(ctx context.Context) ([]*RootKey, error)
 

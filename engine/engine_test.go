@@ -281,7 +281,7 @@ func TestRootKeys(t *testing.T) {
 	if _, _, err := f.admin.CreateRootKey(ctx, manage.ActorSystem, "spare", keygate.AllPermissions); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.RevokeRootKey(ctx, rk.ID, f.clock.Now()); err != nil {
+	if _, err := f.admin.RevokeRootKey(ctx, manage.ActorSystem, rk.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := f.engine.RootKey(plaintext); ok {

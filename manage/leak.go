@@ -46,25 +46,18 @@ func leakReason(l Leak) string {
 // the key was still working. A key that was already revoked gets only the
 // key.leaked event. It returns the key as stored after.
 func (s *Service) RevokeLeakedKey(ctx context.Context, actor, id string, l Leak) (*keygate.Key, error) {
-	s.keyMu.Lock()
-	defer s.keyMu.Unlock()
-	k, err := s.Store.Key(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	already := k.RevokedAt != nil && !now.Before(*k.RevokedAt)
-	evs := []*keygate.AuditEvent{s.event(actor, keygate.ActionKeyLeaked, keygate.TargetKey, k.ID, l.details(k.Start, already))}
-	if !already {
-		k.RevokedAt, k.RevokedReason, k.RevokedBy = &now, leakReason(l), actor
-		evs = append(evs, s.event(actor, keygate.ActionKeyRevoked, keygate.TargetKey, k.ID,
-			map[string]string{"start": k.Start, "reason": k.RevokedReason}))
-	}
-	k.UpdatedAt = now
-	if err := s.Store.UpdateKey(ctx, k, evs...); err != nil {
-		return nil, err
-	}
-	return k, nil
+	return s.Store.UpdateKey(ctx, id, func(k *keygate.Key) ([]*keygate.AuditEvent, error) {
+		now := s.now()
+		already := k.RevokedAt != nil && !now.Before(*k.RevokedAt)
+		evs := []*keygate.AuditEvent{s.event(actor, keygate.ActionKeyLeaked, keygate.TargetKey, k.ID, l.details(k.Start, already))}
+		if !already {
+			k.RevokedAt, k.RevokedReason, k.RevokedBy = &now, leakReason(l), actor
+			evs = append(evs, s.event(actor, keygate.ActionKeyRevoked, keygate.TargetKey, k.ID,
+				map[string]string{"start": k.Start, "reason": k.RevokedReason}))
+		}
+		k.UpdatedAt = now
+		return evs, nil
+	})
 }
 
 // RevokeLeakedRootKey revokes a root key a scanner found in public. Unlike
@@ -73,15 +66,16 @@ func (s *Service) RevokeLeakedKey(ctx context.Context, actor, id string, l Leak)
 // issues a new one to whoever can reach the store. A root key that was
 // already revoked gets only the root_key.leaked event.
 func (s *Service) RevokeLeakedRootKey(ctx context.Context, actor string, r *keygate.RootKey, l Leak) error {
-	now := s.now()
-	already := r.RevokedAt != nil
-	evs := []*keygate.AuditEvent{s.event(actor, keygate.ActionRootKeyLeaked, keygate.TargetRootKey, r.ID, l.details(r.Start, already))}
-	at := now
-	if already {
-		at = *r.RevokedAt
-	} else {
-		evs = append(evs, s.event(actor, keygate.ActionRootKeyRevoked, keygate.TargetRootKey, r.ID,
-			map[string]string{"start": r.Start, "reason": leakReason(l)}))
-	}
-	return s.Store.RevokeRootKey(ctx, r.ID, at, evs...)
+	_, err := s.Store.RevokeRootKey(ctx, r.ID, func(r *keygate.RootKey, _ int) ([]*keygate.AuditEvent, error) {
+		already := r.RevokedAt != nil
+		evs := []*keygate.AuditEvent{s.event(actor, keygate.ActionRootKeyLeaked, keygate.TargetRootKey, r.ID, l.details(r.Start, already))}
+		if !already {
+			now := s.now()
+			r.RevokedAt = &now
+			evs = append(evs, s.event(actor, keygate.ActionRootKeyRevoked, keygate.TargetRootKey, r.ID,
+				map[string]string{"start": r.Start, "reason": leakReason(l)}))
+		}
+		return evs, nil
+	})
+	return err
 }

@@ -212,13 +212,19 @@ func (s *Service) UpdateAccount(ctx context.Context, actor, id string, change fu
 
 // RevokeRootKey revokes a root key at once. The last live root key with
 // admin:write cannot be revoked (ECONFLICT): nobody could administer
-// keygate after. The store enforces that in the revoking transaction, so
-// two concurrent revocations cannot remove the last two.
+// keygate after. The store counts the others inside the revoking
+// transaction, so two concurrent revocations cannot remove the last two.
+// Revoking a revoked root key changes nothing and returns it as it is.
 func (s *Service) RevokeRootKey(ctx context.Context, actor, id string) (*keygate.RootKey, error) {
-	target, err := s.Store.RootKey(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	ev := s.event(actor, keygate.ActionRootKeyRevoked, keygate.TargetRootKey, id, map[string]string{"start": target.Start})
-	return s.Store.RevokeRootKey(ctx, id, s.now(), ev)
+	return s.Store.RevokeRootKey(ctx, id, func(r *keygate.RootKey, otherAdminWriters int) ([]*keygate.AuditEvent, error) {
+		if r.RevokedAt != nil {
+			return nil, keygate.ErrUnchanged
+		}
+		if r.Can(keygate.PermAdminWrite) && otherAdminWriters == 0 {
+			return nil, keygate.Errorf(keygate.ECONFLICT, "Root key %s is the last one with admin:write; create another before revoking it.", id)
+		}
+		now := s.now()
+		r.RevokedAt = &now
+		return []*keygate.AuditEvent{s.event(actor, keygate.ActionRootKeyRevoked, keygate.TargetRootKey, id, map[string]string{"start": r.Start})}, nil
+	})
 }

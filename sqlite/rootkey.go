@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/keygate/keygate"
 )
@@ -54,38 +53,44 @@ func (s *Store) CreateRootKey(ctx context.Context, r *keygate.RootKey, ev ...*ke
 	})
 }
 
-// RevokeRootKey revokes the root key at at, inside the write transaction,
-// and returns it as stored. A key already revoked is returned as it is and
-// nothing is written. ECONFLICT if it is the last unrevoked root key with
-// admin:write; ENOTFOUND if there is no such key.
-func (s *Store) RevokeRootKey(ctx context.Context, id string, at time.Time, ev ...*keygate.AuditEvent) (*keygate.RootKey, error) {
+// RevokeRootKey reads the root key and counts the other unrevoked root
+// keys with admin:write inside the write transaction (BEGIN IMMEDIATE: no
+// other writer runs until it commits), calls fn with both, and stores the
+// RevokedAt fn set with the audit events fn returns. ENOTFOUND if there is
+// no such key; fn's error as it is, except keygate.ErrUnchanged, after
+// which nothing is written.
+func (s *Store) RevokeRootKey(ctx context.Context, id string, fn func(*keygate.RootKey, int) ([]*keygate.AuditEvent, error)) (*keygate.RootKey, error) {
 	var out *keygate.RootKey
 	err := s.write(ctx, "revoke root key", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
-		r, err := scanRootKey(tx.QueryRowContext(ctx, `SELECT `+rootKeyColumns+` FROM root_keys WHERE id = ?`, id))
+		cur, err := scanRootKey(tx.QueryRowContext(ctx, `SELECT `+rootKeyColumns+` FROM root_keys WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, rootKeyNotFound(id)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if r.RevokedAt != nil {
-			out = r
+		others, err := otherAdminWriters(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		r := *cur
+		r.Permissions = slices.Clone(cur.Permissions)
+		evs, err := fn(&r, others)
+		if errors.Is(err, keygate.ErrUnchanged) {
+			out = cur
 			return nil, nil
 		}
-		if r.Can(keygate.PermAdminWrite) {
-			if err := otherAdminWriter(ctx, tx, id); err != nil {
-				return nil, err
-			}
-		}
-		at = stored(at)
-		if _, err := tx.ExecContext(ctx, `UPDATE root_keys SET revoked_at = ? WHERE id = ?`, millis(at), id); err != nil {
+		if err != nil {
 			return nil, err
 		}
-		if err := s.insertEvents(ctx, tx, ev); err != nil {
+		r.RevokedAt = storedPtr(r.RevokedAt)
+		if _, err := tx.ExecContext(ctx, `UPDATE root_keys SET revoked_at = ? WHERE id = ?`, nullMillis(r.RevokedAt), id); err != nil {
 			return nil, err
 		}
-		r.RevokedAt = &at
-		out = r
+		if err := s.insertEvents(ctx, tx, evs); err != nil {
+			return nil, err
+		}
+		out = &r
 		return []keygate.Change{{Kind: keygate.ChangeRootKey, ID: id}}, nil
 	})
 	if err != nil {
@@ -94,37 +99,29 @@ func (s *Store) RevokeRootKey(ctx context.Context, id string, at time.Time, ev .
 	return out, nil
 }
 
-// otherAdminWriter returns ECONFLICT unless an unrevoked root key other
-// than id holds admin:write.
-func otherAdminWriter(ctx context.Context, tx *sql.Tx, id string) error {
+// otherAdminWriters counts the unrevoked root keys other than id that hold
+// admin:write.
+func otherAdminWriters(ctx context.Context, tx *sql.Tx, id string) (int, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT permissions FROM root_keys WHERE revoked_at IS NULL AND id <> ?`, id)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer rows.Close()
+	n := 0
 	for rows.Next() {
 		var perms string
 		if err := rows.Scan(&perms); err != nil {
-			return err
+			return 0, err
 		}
 		l, err := decodeList(perms)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if slices.Contains(l, keygate.PermAdminWrite) {
-			return nil
+			n++
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return lastAdminWriter(id)
-}
-
-// lastAdminWriter is the error for revoking the last root key that can
-// administer keygate.
-func lastAdminWriter(id string) error {
-	return keygate.Errorf(keygate.ECONFLICT, "Root key %s is the last one with admin:write; create another before revoking it.", id)
+	return n, rows.Err()
 }
 
 // RootKey returns the root key with the given ID; ENOTFOUND if there is none.

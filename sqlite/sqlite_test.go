@@ -319,10 +319,13 @@ func TestClosed(t *testing.T) {
 		"CreateRootKey": func() error {
 			return s.CreateRootKey(ctx, &keygate.RootKey{Hash: hash(), Permissions: keygate.AllPermissions})
 		},
-		"RevokeRootKey": func() error { _, err := s.RevokeRootKey(ctx, "rk_x", now); return err },
-		"RootKey":       func() error { _, err := s.RootKey(ctx, "rk_x"); return err },
-		"RootKeys":      func() error { _, err := s.RootKeys(ctx); return err },
-		"AuditEvents":   func() error { _, err := s.AuditEvents(ctx, keygate.AuditFilter{}); return err },
+		"RevokeRootKey": func() error {
+			_, err := s.RevokeRootKey(ctx, "rk_x", func(*keygate.RootKey, int) ([]*keygate.AuditEvent, error) { return nil, nil })
+			return err
+		},
+		"RootKey":     func() error { _, err := s.RootKey(ctx, "rk_x"); return err },
+		"RootKeys":    func() error { _, err := s.RootKeys(ctx); return err },
+		"AuditEvents": func() error { _, err := s.AuditEvents(ctx, keygate.AuditFilter{}); return err },
 		"SaveCounters": func() error {
 			return s.SaveCounters(ctx, []keygate.Counter{{KeyID: k.ID, Day: "2031-01-02", Count: 1}})
 		},

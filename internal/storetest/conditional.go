@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate"
 )
@@ -179,9 +180,29 @@ func testConditionalConcurrent(t *testing.T, f *fixture) {
 	}
 }
 
-// testRevokeLastAdminWriter checks that the store refuses to revoke the
-// last unrevoked root key with admin:write, even when two revocations race
-// for the last two.
+// guardedRevoke revokes root key id at at, as keygate's write service
+// does: a revoked key stays as it is, and the last key with admin:write
+// cannot be revoked. It returns the count fn was given.
+func (f *fixture) guardedRevoke(id string, at time.Time, evs ...*keygate.AuditEvent) (*keygate.RootKey, int, error) {
+	count := -1
+	r, err := f.s.RevokeRootKey(f.ctx, id, func(r *keygate.RootKey, others int) ([]*keygate.AuditEvent, error) {
+		count = others
+		if r.RevokedAt != nil {
+			return evs, keygate.ErrUnchanged
+		}
+		if r.Can(keygate.PermAdminWrite) && others == 0 {
+			return nil, keygate.Errorf(keygate.ECONFLICT, "last admin:write key")
+		}
+		r.RevokedAt = &at
+		return evs, nil
+	})
+	return r, count, err
+}
+
+// testRevokeLastAdminWriter checks that RevokeRootKey counts the other
+// unrevoked root keys with admin:write, and that the count holds until the
+// revocation commits: of two revocations racing for the last two such
+// keys, one sees the other's.
 func testRevokeLastAdminWriter(t *testing.T, f *fixture) {
 	admin := func() *keygate.RootKey {
 		r := f.newRootKey()
@@ -192,22 +213,28 @@ func testRevokeLastAdminWriter(t *testing.T, f *fixture) {
 	reader := f.newRootKey() // admin:read and verify only
 	mustOK(t, f.s.CreateRootKey(f.ctx, reader), "CreateRootKey")
 	only := admin()
-	_, err := f.s.RevokeRootKey(f.ctx, only.ID, f.now)
+	_, n, err := f.guardedRevoke(only.ID, f.now)
 	wantCode(t, err, keygate.ECONFLICT, "RevokeRootKey of the last admin:write key")
+	if n != 0 {
+		t.Errorf("RevokeRootKey of the only admin:write key: fn got %d others, want 0", n)
+	}
 	got, err := f.s.RootKey(f.ctx, only.ID)
 	mustOK(t, err, "RootKey")
 	if got.RevokedAt != nil {
 		t.Errorf("the last admin:write key was revoked")
 	}
-	// A key without admin:write may go.
-	revoked, err := f.s.RevokeRootKey(f.ctx, reader.ID, f.now)
+	// A key without admin:write may go; it sees the one writer.
+	revoked, n, err := f.guardedRevoke(reader.ID, f.now)
 	mustOK(t, err, "RevokeRootKey of a reader")
+	if n != 1 {
+		t.Errorf("RevokeRootKey of a reader: fn got %d others, want 1", n)
+	}
 	if revoked.RevokedAt == nil || !revoked.RevokedAt.Equal(f.now) {
 		t.Errorf("RevokeRootKey: got revoked_at %v, want %v", revoked.RevokedAt, f.now)
 	}
 	// Revoking it again changes nothing, and stores no event.
 	actor := f.actor()
-	again, err := f.s.RevokeRootKey(f.ctx, reader.ID, f.now.Add(1e9), f.event(actor, keygate.ActionRootKeyRevoked, keygate.TargetRootKey, reader.ID))
+	again, _, err := f.guardedRevoke(reader.ID, f.now.Add(time.Second), f.event(actor, keygate.ActionRootKeyRevoked, keygate.TargetRootKey, reader.ID))
 	mustOK(t, err, "RevokeRootKey again")
 	checkSame(t, "RevokeRootKey again", again, revoked)
 	evs, err := f.s.AuditEvents(f.ctx, keygate.AuditFilter{Actor: actor})
@@ -215,6 +242,8 @@ func testRevokeLastAdminWriter(t *testing.T, f *fixture) {
 	if len(evs) != 0 {
 		t.Errorf("revoking a revoked root key stored %d audit events, want none", len(evs))
 	}
+	_, _, err = f.guardedRevoke(f.id(keygate.PrefixRootKey), f.now)
+	wantCode(t, err, keygate.ENOTFOUND, "RevokeRootKey of a missing key")
 
 	// Two revocations race for the last two admin:write keys: one wins.
 	for round := range 5 {
@@ -224,7 +253,7 @@ func testRevokeLastAdminWriter(t *testing.T, f *fixture) {
 		results := make([]error, 2)
 		for i, id := range []string{first.ID, second.ID} {
 			wg.Go(func() {
-				_, results[i] = f.s.RevokeRootKey(f.ctx, id, f.now)
+				_, _, results[i] = f.guardedRevoke(id, f.now)
 			})
 		}
 		wg.Wait()

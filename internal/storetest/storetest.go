@@ -446,8 +446,14 @@ func (f *fixture) rotate(old, replacement *keygate.Key, evs ...*keygate.AuditEve
 	return err
 }
 
-// revokeRoot is RevokeRootKey without the key it returns.
+// revokeRoot revokes root key id at at through RevokeRootKey, storing
+// evs; a key already revoked keeps its time.
 func (f *fixture) revokeRoot(id string, at time.Time, evs ...*keygate.AuditEvent) error {
-	_, err := f.s.RevokeRootKey(f.ctx, id, at, evs...)
+	_, err := f.s.RevokeRootKey(f.ctx, id, func(r *keygate.RootKey, _ int) ([]*keygate.AuditEvent, error) {
+		if r.RevokedAt == nil {
+			r.RevokedAt = &at
+		}
+		return evs, nil
+	})
 	return err
 }
