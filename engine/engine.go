@@ -74,6 +74,11 @@ type Options struct {
 	// throttle off. FailureWindow 0 means one minute.
 	FailureLimit  int
 	FailureWindow time.Duration
+	// Thresholds, when set, receives a keygate.QuotaThreshold whenever a
+	// request takes a key's daily count to 80% or 100% of its quota. The
+	// send never blocks: when the channel is full the report is dropped
+	// and counted (ThresholdsDropped).
+	Thresholds chan<- keygate.QuotaThreshold
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -97,6 +102,9 @@ type Engine struct {
 	now      func() time.Time
 	log      *slog.Logger
 	failures *failureThrottle // nil when off
+
+	thresholds        chan<- keygate.QuotaThreshold
+	thresholdsDropped atomic.Uint64
 
 	mu       sync.RWMutex
 	keys     map[[32]byte]*entry
@@ -130,16 +138,17 @@ func (e *Engine) LimiterErrors() uint64 { return e.limiterErrors.Load() }
 // from then on; Close unregisters it.
 func New(store keygate.Store, o Options) *Engine {
 	e := &Engine{
-		store:    store,
-		hasher:   o.Hasher,
-		limiter:  o.Limiter,
-		flush:    o.FlushInterval,
-		now:      o.Now,
-		log:      o.Logger,
-		keys:     map[[32]byte]*entry{},
-		accounts: map[string]*keygate.Account{},
-		tiers:    map[string]*keygate.Tier{},
-		roots:    map[[32]byte]*keygate.RootKey{},
+		store:      store,
+		hasher:     o.Hasher,
+		limiter:    o.Limiter,
+		thresholds: o.Thresholds,
+		flush:      o.FlushInterval,
+		now:        o.Now,
+		log:        o.Logger,
+		keys:       map[[32]byte]*entry{},
+		accounts:   map[string]*keygate.Account{},
+		tiers:      map[string]*keygate.Tier{},
+		roots:      map[[32]byte]*keygate.RootKey{},
 	}
 	e.counters, _ = o.Limiter.(LocalCounters)
 	if e.hasher == nil {
@@ -402,6 +411,9 @@ func (e *Engine) verify(ctx context.Context, req keygate.VerifyRequest, now time
 			return v
 		}
 		v.Limits, v.HasLimits, v.Outcome = r, true, r.Outcome
+		if e.thresholds != nil && v.Outcome == keygate.OutcomeValid {
+			e.crossed(k, v.Limits, now)
+		}
 	}
 	return v
 }
@@ -417,6 +429,25 @@ func (e *Engine) limiterFailed(keyID string, err error) {
 	}
 	e.log.Error("rate limiter failed: requests pass without limits", "key_id", keyID, "err", err, "errors_so_far", e.limiterErrors.Load())
 }
+
+// crossed reports a quota threshold that this request's count reached, if
+// any, without blocking or allocating.
+func (e *Engine) crossed(k *keygate.Key, l keygate.LimitResult, now time.Time) {
+	used := l.QuotaLimit - l.QuotaRemaining
+	p := keygate.CrossedQuota(used, l.QuotaLimit)
+	if p == 0 {
+		return
+	}
+	select {
+	case e.thresholds <- keygate.QuotaThreshold{KeyID: k.ID, AccountID: k.AccountID, Percent: p, Used: used, Limit: l.QuotaLimit, Time: now}:
+	default:
+		e.thresholdsDropped.Add(1)
+	}
+}
+
+// ThresholdsDropped returns how many quota threshold reports were dropped
+// because Options.Thresholds was full.
+func (e *Engine) ThresholdsDropped() uint64 { return e.thresholdsDropped.Load() }
 
 // lookup finds the presented key in the index. When it is not found it
 // returns ok false and the verdict to give.

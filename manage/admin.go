@@ -7,6 +7,7 @@ package manage
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -31,8 +32,15 @@ type Service struct {
 	KeyPrefix string
 	// DefaultTier is the tier of accounts created without one; empty means free.
 	DefaultTier string
+	// AllowPrivateWebhooks accepts webhook URLs whose host is a loopback
+	// or private address (--webhooks-allow-private).
+	AllowPrivateWebhooks bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// webhookMu serializes the read-modify-write of webhook endpoints in
+	// this process.
+	webhookMu sync.Mutex
 }
 
 func (s *Service) now() time.Time {

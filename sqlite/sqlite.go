@@ -305,7 +305,8 @@ func (s *Store) now() time.Time {
 }
 
 // write runs fn in a BEGIN IMMEDIATE transaction on the write connection,
-// inserts evs in the same transaction, commits, and then reports the
+// inserts evs and the webhook events they raise in the same transaction,
+// commits, and then reports the
 // changes fn returned to the OnChange listeners. Nothing is reported, and
 // no event is stored, when any step fails.
 func (s *Store) write(ctx context.Context, op string, evs []*keygate.AuditEvent, fn func(tx *sql.Tx) ([]keygate.Change, error)) error {

@@ -75,6 +75,11 @@ func Run(t *testing.T, newStore func(t *testing.T) keygate.Store) {
 		{"UsageEvents", testUsageEvents},
 		{"PruneUsage", testPruneUsage},
 		{"RecordUsageIsNotAChange", testRecordUsageIsNotAChange},
+		{"Webhooks", testWebhooks},
+		{"WebhookOutbox", testWebhookOutbox},
+		{"WebhookEnqueue", testWebhookEnqueue},
+		{"WebhookClaimConcurrent", testWebhookClaimConcurrent},
+		{"ExpiringKeys", testExpiringKeys},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
