@@ -9,7 +9,9 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/internal/testenv"
 	"github.com/keygate/keygate/manage"
+	"github.com/keygate/keygate/postgres"
 	"github.com/keygate/keygate/sqlite"
 )
 
@@ -27,6 +29,19 @@ func instances(t *testing.T) map[string]func(t *testing.T, n int) []*manage.Serv
 			t.Cleanup(func() { s.Close() })
 			out := make([]*manage.Service, n)
 			for i := range out {
+				out[i] = &manage.Service{Store: s, Hasher: apikey.NewHasher(nil)}
+			}
+			return out
+		},
+		"postgres": func(t *testing.T, n int) []*manage.Service {
+			url := testenv.PostgresSchema(t)
+			out := make([]*manage.Service, n)
+			for i := range out {
+				s, err := postgres.Open(t.Context(), url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
 				out[i] = &manage.Service{Store: s, Hasher: apikey.NewHasher(nil)}
 			}
 			return out

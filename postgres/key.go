@@ -1,0 +1,395 @@
+package postgres
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keygate/keygate"
+)
+
+const keyColumns = `id, account_id, name, env, start, last4, hash, hash_alg, tier,
+	quota_per_day, rate_per_second, burst, scopes, ip_allow, meta, expires_at, enabled,
+	revoked_at, revoked_reason, revoked_by, replaced_by, replaces, created_at, updated_at, last_used_at`
+
+const insertKeySQL = `INSERT INTO keys (` + keyColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`
+
+// updateKeySQL sets every mutable field; the ID, account, env, hash, start,
+// last4, replaces and created_at of a key never change. last_used_at only
+// moves forward (greatest ignores NULL), so that an update does not undo
+// what RecordUsage wrote.
+const updateKeySQL = `UPDATE keys SET name = $1, tier = $2, quota_per_day = $3, rate_per_second = $4, burst = $5,
+	scopes = $6, ip_allow = $7, meta = $8, expires_at = $9, enabled = $10, revoked_at = $11, revoked_reason = $12,
+	revoked_by = $13, replaced_by = $14, updated_at = $15, last_used_at = greatest(last_used_at, $16)
+	WHERE id = $17 RETURNING ` + keyColumns
+
+// CreateKey stores k, setting an empty k.ID to a new ID and zero CreatedAt
+// and UpdatedAt to Now. ENOTFOUND if the account does not exist, EINVALID if
+// the tier does not exist, ECONFLICT if the hash or the ID is already stored.
+func (s *Store) CreateKey(ctx context.Context, k *keygate.Key, ev ...*keygate.AuditEvent) error {
+	if err := prepareKey(k, s.now()); err != nil {
+		return err
+	}
+	return s.write(ctx, "create key", false, ev, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
+		if err := insertKey(ctx, tx, k); err != nil {
+			return nil, err
+		}
+		return []keygate.Change{keyChange(k)}, nil
+	})
+}
+
+// UpdateKey reads the key with SELECT … FOR UPDATE, which holds it against
+// every other writer until the transaction commits, calls fn with a copy,
+// and stores every mutable field fn set, UpdatedAt included, with the
+// audit events fn returns. The key's account, env, hash, start, last4,
+// replaces and creation time never change. ENOTFOUND if the key does not
+// exist, EINVALID if the tier does not exist; fn's error as it is, except
+// keygate.ErrUnchanged, after which nothing is written and the key is
+// returned as read.
+func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*keygate.Key) ([]*keygate.AuditEvent, error)) (*keygate.Key, error) {
+	var out *keygate.Key
+	err := s.write(ctx, "update key", false, nil, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
+		cur, err := lockKey(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		k := cur.Clone()
+		evs, err := fn(k)
+		if errors.Is(err, keygate.ErrUnchanged) {
+			out = cur
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		k.ID = cur.ID
+		written, err := updateKey(ctx, tx, k)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.insertEvents(ctx, tx, evs); err != nil {
+			return nil, err
+		}
+		out = written
+		return []keygate.Change{{Kind: keygate.ChangeKey, ID: written.ID, Key: written.Clone()}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RotateKey reads the key with SELECT … FOR UPDATE and calls fn with a copy,
+// as UpdateKey does; fn changes the old key and returns its replacement.
+// The old key is updated (as UpdateKey does) and the replacement created
+// (as CreateKey does) in that transaction: either both are stored or
+// neither.
+func (s *Store) RotateKey(ctx context.Context, id string, fn func(*keygate.Key) (*keygate.Key, []*keygate.AuditEvent, error)) (*keygate.Key, *keygate.Key, error) {
+	var old, replacement *keygate.Key
+	err := s.write(ctx, "rotate key", false, nil, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
+		cur, err := lockKey(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		k := cur.Clone()
+		r, evs, err := fn(k)
+		if err != nil {
+			return nil, err
+		}
+		if r == nil {
+			return nil, keygate.Errorf(keygate.EINTERNAL, "Rotating key %s produced no replacement.", id)
+		}
+		if err := prepareKey(r, s.now()); err != nil {
+			return nil, err
+		}
+		k.ID = cur.ID
+		written, err := updateKey(ctx, tx, k)
+		if err != nil {
+			return nil, err
+		}
+		if err := insertKey(ctx, tx, r); err != nil {
+			return nil, err
+		}
+		if err := s.insertEvents(ctx, tx, evs); err != nil {
+			return nil, err
+		}
+		rc := keyChange(r)
+		old, replacement = written, rc.Key.Clone()
+		return []keygate.Change{{Kind: keygate.ChangeKey, ID: written.ID, Key: written.Clone()}, rc}, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return old, replacement, nil
+}
+
+// lockKey reads the key with the given id inside tx and locks its row
+// until tx ends; ENOTFOUND if there is none.
+func lockKey(ctx context.Context, tx pgx.Tx, id string) (*keygate.Key, error) {
+	k, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, keyNotFound(id)
+	}
+	return k, err
+}
+
+// Key returns the key with the given ID; ENOTFOUND if there is none.
+func (s *Store) Key(ctx context.Context, id string) (*keygate.Key, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	bctx, cancel := s.bound(ctx)
+	defer cancel()
+	k, err := scanKey(s.pool.QueryRow(bctx, `SELECT `+keyColumns+` FROM keys WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, keyNotFound(id)
+	}
+	if err != nil {
+		return nil, s.fail(ctx, "get key", err)
+	}
+	return k, nil
+}
+
+// Keys returns the keys f selects, in ID (creation) order. EINVALID if
+// f.Status is not one of the key statuses.
+func (s *Store) Keys(ctx context.Context, f keygate.KeyFilter) ([]*keygate.Key, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	var w where
+	if f.AccountID != "" {
+		w.add("account_id = ?", f.AccountID)
+	}
+	if f.Tier != "" {
+		w.add("tier = ?", f.Tier)
+	}
+	if f.Env != "" {
+		w.add("env = ?", string(f.Env))
+	}
+	if f.Status != "" {
+		now := f.Now
+		if now.IsZero() {
+			now = s.now()
+		}
+		if err := statusCondition(&w, f.Status, ms(now)); err != nil {
+			return nil, err
+		}
+	}
+	if f.After != "" {
+		w.add("id > ?", f.After)
+	}
+	bctx, cancel := s.bound(ctx)
+	defer cancel()
+	q := `SELECT ` + keyColumns + ` FROM keys` + w.String() + ` ORDER BY id LIMIT ` + w.next(pageSize(f.Limit))
+	out, err := queryAll(bctx, s.pool, scanKey, q, w.args...)
+	if err != nil {
+		return nil, s.fail(ctx, "list keys", err)
+	}
+	return out, nil
+}
+
+// statusCondition adds the condition for keys whose Status at now is
+// status, following keygate.Key.Status: revoked wins over expired, which
+// wins over disabled. A revocation in the future (a rotated key in its
+// grace period) does not count yet.
+func statusCondition(w *where, status string, now time.Time) error {
+	const (
+		revoked    = "(revoked_at IS NOT NULL AND revoked_at <= ?)"
+		notRevoked = "(revoked_at IS NULL OR revoked_at > ?)"
+		expired    = "(expires_at IS NOT NULL AND expires_at <= ?)"
+		notExpired = "(expires_at IS NULL OR expires_at > ?)"
+	)
+	switch status {
+	case keygate.StatusRevoked:
+		w.add(revoked, now)
+	case keygate.StatusExpired:
+		w.add(notRevoked+" AND "+expired, now, now)
+	case keygate.StatusDisabled:
+		w.add(notRevoked+" AND "+notExpired+" AND NOT enabled", now, now)
+	case keygate.StatusActive:
+		w.add(notRevoked+" AND "+notExpired+" AND enabled", now, now)
+	default:
+		return keygate.Errorf(keygate.EINVALID, "status %q is invalid; use %s, %s, %s or %s.", status,
+			keygate.StatusActive, keygate.StatusRevoked, keygate.StatusExpired, keygate.StatusDisabled)
+	}
+	return nil
+}
+
+// ForEachKey calls fn for every stored key, in no particular order,
+// stopping at fn's first error, which it returns unwrapped. It streams one
+// snapshot of the table on one connection; fn may call the store, which
+// uses others.
+func (s *Store) ForEachKey(ctx context.Context, fn func(*keygate.Key) error) error {
+	if err := s.read(); err != nil {
+		return err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM keys`)
+	if err != nil {
+		return s.fail(ctx, "scan keys", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return s.fail(ctx, "scan keys", err)
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail(ctx, "scan keys", err)
+	}
+	return nil
+}
+
+// prepareKey fills in k's ID and times when they are unset, and checks the
+// fields that the schema constrains, so that the caller gets a message it
+// can act on rather than a constraint name.
+func prepareKey(k *keygate.Key, now time.Time) error {
+	if k.ID == "" {
+		k.ID = keygate.NewID(keygate.PrefixKey, now)
+	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = now
+	}
+	if k.UpdatedAt.IsZero() {
+		k.UpdatedAt = k.CreatedAt
+	}
+	sum, ok := keygate.ParseHash(k.Hash)
+	if !ok {
+		return badHash("Key", k.ID)
+	}
+	k.Hash = hex.EncodeToString(sum[:])
+	switch {
+	case k.AccountID == "":
+		return keygate.Errorf(keygate.EINVALID, "Key %s has no account_id; every key belongs to an account.", k.ID)
+	case !k.Env.Valid():
+		return keygate.Errorf(keygate.EINVALID, "Key %s has env %q; use \"live\" or \"test\".", k.ID, k.Env)
+	case k.HashAlg != keygate.HashKeygate && k.HashAlg != keygate.HashSHA256:
+		return keygate.Errorf(keygate.EINVALID, "Key %s has hash algorithm %q; use %q or %q.", k.ID, k.HashAlg, keygate.HashKeygate, keygate.HashSHA256)
+	}
+	return checkMeta(k.Meta)
+}
+
+func checkMeta(meta json.RawMessage) error {
+	if len(meta) > 0 && !json.Valid(meta) {
+		return keygate.Errorf(keygate.EINVALID, "meta must be valid JSON, such as {\"plan\": \"beta\"}.")
+	}
+	return nil
+}
+
+// insertKey inserts k.
+func insertKey(ctx context.Context, tx pgx.Tx, k *keygate.Key) error {
+	args, err := keyArgs(k)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, insertKeySQL, args...); err != nil {
+		return keyConflict(err, k)
+	}
+	return nil
+}
+
+// keyConflict explains a failed insert or update of k.
+func keyConflict(err error, k *keygate.Key) error {
+	switch {
+	case constraint(err, "keys_hash_key"):
+		return &keygate.Error{Code: keygate.ECONFLICT, Err: err,
+			Message: "A key with the same hash is already stored; issue a new key instead of reusing one."}
+	case constraint(err, "keys_pkey"):
+		return &keygate.Error{Code: keygate.ECONFLICT, Err: err,
+			Message: "A key with id \"" + k.ID + "\" already exists."}
+	case constraint(err, "keys_account_fkey"):
+		return &keygate.Error{Code: keygate.ENOTFOUND, Err: err,
+			Message: fmt.Sprintf("Account %q does not exist; create the account before its keys.", k.AccountID)}
+	case constraint(err, "keys_tier_fkey"):
+		return &keygate.Error{Code: keygate.EINVALID, Err: err,
+			Message: fmt.Sprintf("Tier %q does not exist; create it first, or pick an existing tier.", k.Tier)}
+	}
+	return err
+}
+
+// updateKey writes k's mutable fields and returns the key as stored.
+func updateKey(ctx context.Context, tx pgx.Tx, k *keygate.Key) (*keygate.Key, error) {
+	if err := checkMeta(k.Meta); err != nil {
+		return nil, err
+	}
+	written, err := scanKey(tx.QueryRow(ctx, updateKeySQL,
+		k.Name, nullString(k.Tier), k.QuotaPerDay, k.RatePerSecond, k.Burst,
+		list(k.Scopes), list(k.IPAllow), nullJSON(k.Meta), msPtr(k.ExpiresAt), k.Enabled, msPtr(k.RevokedAt), k.RevokedReason,
+		k.RevokedBy, k.ReplacedBy, ms(k.UpdatedAt), msPtr(k.LastUsedAt),
+		k.ID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, keyNotFound(k.ID)
+	}
+	if err != nil {
+		return nil, keyConflict(err, k)
+	}
+	return written, nil
+}
+
+// keyArgs returns the values of insertKeySQL's placeholders for k.
+func keyArgs(k *keygate.Key) ([]any, error) {
+	hash, err := hex.DecodeString(k.Hash)
+	if err != nil {
+		return nil, fmt.Errorf("decode hash: %w", err)
+	}
+	return []any{
+		k.ID, k.AccountID, k.Name, string(k.Env), k.Start, k.Last4, hash, k.HashAlg, nullString(k.Tier),
+		k.QuotaPerDay, k.RatePerSecond, k.Burst, list(k.Scopes), list(k.IPAllow), nullJSON(k.Meta), msPtr(k.ExpiresAt), k.Enabled,
+		msPtr(k.RevokedAt), k.RevokedReason, k.RevokedBy, k.ReplacedBy, k.Replaces,
+		ms(k.CreatedAt), ms(k.UpdatedAt), msPtr(k.LastUsedAt),
+	}, nil
+}
+
+func scanKey(row pgx.Row) (*keygate.Key, error) {
+	var (
+		k                          keygate.Key
+		env                        string
+		hash, meta                 []byte
+		tier                       *string
+		expires, revoked, lastUsed *time.Time
+	)
+	if err := row.Scan(&k.ID, &k.AccountID, &k.Name, &env, &k.Start, &k.Last4, &hash, &k.HashAlg, &tier,
+		&k.QuotaPerDay, &k.RatePerSecond, &k.Burst, &k.Scopes, &k.IPAllow, &meta, &expires, &k.Enabled,
+		&revoked, &k.RevokedReason, &k.RevokedBy, &k.ReplacedBy, &k.Replaces, &k.CreatedAt, &k.UpdatedAt, &lastUsed); err != nil {
+		return nil, err
+	}
+	k.Env = keygate.Env(env)
+	k.Hash = hex.EncodeToString(hash)
+	if tier != nil {
+		k.Tier = *tier
+	}
+	k.Scopes, k.IPAllow = list(k.Scopes), list(k.IPAllow)
+	if len(meta) > 0 {
+		k.Meta = json.RawMessage(meta)
+	}
+	k.ExpiresAt, k.RevokedAt, k.LastUsedAt = utcPtr(expires), utcPtr(revoked), utcPtr(lastUsed)
+	k.CreatedAt, k.UpdatedAt = k.CreatedAt.UTC(), k.UpdatedAt.UTC()
+	return &k, nil
+}
+
+// keyChange returns the Change for a key just inserted: a copy of k as the
+// store keeps it, so that the listener sees what Key would return and the
+// caller may go on changing k.
+func keyChange(k *keygate.Key) keygate.Change {
+	c := k.Clone()
+	c.Scopes, c.IPAllow = list(c.Scopes), list(c.IPAllow)
+	if len(c.Meta) == 0 || string(c.Meta) == "null" {
+		c.Meta = nil
+	}
+	c.ExpiresAt, c.RevokedAt, c.LastUsedAt = msPtr(c.ExpiresAt), msPtr(c.RevokedAt), msPtr(c.LastUsedAt)
+	c.CreatedAt, c.UpdatedAt = ms(c.CreatedAt), ms(c.UpdatedAt)
+	return keygate.Change{Kind: keygate.ChangeKey, ID: c.ID, Key: c}
+}
+
+func keyNotFound(id string) error {
+	return keygate.Errorf(keygate.ENOTFOUND, "No key with id %q exists.", id)
+}
