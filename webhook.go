@@ -337,18 +337,9 @@ type QuotaThreshold struct {
 // quota.threshold, in increasing order.
 var QuotaThresholdPercents = [...]int{80, 100}
 
-// CrossedQuota returns the share of limit in QuotaThresholdPercents that
-// used, a count just reached by one request, is the first to reach, or 0.
-// A threshold is reached at the first whole count at or above it, so
-// exactly one request of a day crosses each.
-func CrossedQuota(used, limit int64) int {
-	if limit <= 0 {
-		return 0
-	}
-	for _, p := range QuotaThresholdPercents {
-		if used == (limit*int64(p)+99)/100 {
-			return p
-		}
-	}
-	return 0
+// QuotaThresholdAt returns the count at which a daily quota of limit
+// reaches p percent: the first whole count at or above it. Exactly one
+// request of a day takes the count there, so it alone reports it.
+func QuotaThresholdAt(limit int64, p int) int64 {
+	return (limit*int64(p) + 99) / 100
 }

@@ -62,8 +62,16 @@ type Server struct {
 	// which is refused with KEY_IN_QUERY, so that the exposure can be
 	// audited against the key (manage.Exposures.Report is one).
 	Exposed func(r *http.Request, e keyauth.Exposure)
+	// Webhooks is woken when a test event or a redelivery is queued, so
+	// that it is sent at once; nil leaves it to the dispatcher's poll.
+	Webhooks Waker
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// Waker is told that work is waiting. webhook.Dispatcher is one.
+type Waker interface {
+	Wake()
 }
 
 // Recorder takes usage events without blocking. engine.UsageBuffer is one.
@@ -112,6 +120,15 @@ func (s *Server) routes() []route {
 		{method: "DELETE", path: "/v1/tiers/{name}", perm: keygate.PermAdminWrite, handle: s.deleteTier},
 		{method: "GET", path: "/v1/audit", perm: keygate.PermAdminRead, handle: s.listAudit},
 		{method: "GET", path: "/v1/usage", perm: keygate.PermAdminRead, handle: s.usage},
+		{method: "POST", path: "/v1/webhooks", perm: keygate.PermAdminWrite, handle: s.createWebhook},
+		{method: "GET", path: "/v1/webhooks", perm: keygate.PermAdminRead, handle: s.listWebhooks},
+		{method: "GET", path: "/v1/webhooks/{id}", perm: keygate.PermAdminRead, handle: s.getWebhook},
+		{method: "PATCH", path: "/v1/webhooks/{id}", perm: keygate.PermAdminWrite, handle: s.updateWebhook},
+		{method: "DELETE", path: "/v1/webhooks/{id}", perm: keygate.PermAdminWrite, handle: s.deleteWebhook},
+		{method: "POST", path: "/v1/webhooks/{id}/rotate-secret", perm: keygate.PermAdminWrite, handle: s.rotateWebhookSecret},
+		{method: "POST", path: "/v1/webhooks/{id}/test", perm: keygate.PermAdminWrite, handle: s.testWebhook},
+		{method: "GET", path: "/v1/webhooks/{id}/deliveries", perm: keygate.PermAdminRead, handle: s.listDeliveries},
+		{method: "POST", path: "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", perm: keygate.PermAdminWrite, handle: s.redeliver},
 		{method: "POST", path: "/v1/root-keys", perm: keygate.PermAdminWrite, handle: s.createRootKey},
 		{method: "GET", path: "/v1/root-keys", perm: keygate.PermAdminRead, handle: s.listRootKeys},
 		{method: "POST", path: "/v1/root-keys/{id}/revoke", perm: keygate.PermAdminWrite, handle: s.revokeRootKey},

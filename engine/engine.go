@@ -430,18 +430,22 @@ func (e *Engine) limiterFailed(keyID string, err error) {
 	e.log.Error("rate limiter failed: requests pass without limits", "key_id", keyID, "err", err, "errors_so_far", e.limiterErrors.Load())
 }
 
-// crossed reports a quota threshold that this request's count reached, if
-// any, without blocking or allocating.
+// crossed reports the quota thresholds that this request's count reached,
+// if any, without blocking or allocating.
 func (e *Engine) crossed(k *keygate.Key, l keygate.LimitResult, now time.Time) {
 	used := l.QuotaLimit - l.QuotaRemaining
-	p := keygate.CrossedQuota(used, l.QuotaLimit)
-	if p == 0 {
+	if l.QuotaLimit <= 0 {
 		return
 	}
-	select {
-	case e.thresholds <- keygate.QuotaThreshold{KeyID: k.ID, AccountID: k.AccountID, Percent: p, Used: used, Limit: l.QuotaLimit, Time: now}:
-	default:
-		e.thresholdsDropped.Add(1)
+	for _, p := range keygate.QuotaThresholdPercents {
+		if used != keygate.QuotaThresholdAt(l.QuotaLimit, p) {
+			continue
+		}
+		select {
+		case e.thresholds <- keygate.QuotaThreshold{KeyID: k.ID, AccountID: k.AccountID, Percent: p, Used: used, Limit: l.QuotaLimit, Time: now}:
+		default:
+			e.thresholdsDropped.Add(1)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/engine"
 	"github.com/keygate/keygate/manage"
+	"github.com/keygate/keygate/quota"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -206,5 +209,76 @@ func TestLimiterErrorsFailOpen(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "rate limiter failed"); n != 1 {
 		t.Errorf("logged %d limiter errors, want 1 (the rest only counted):\n%s", n, logs.String())
+	}
+}
+
+// A key's daily count reaching 80% and 100% of its quota is reported once
+// each, by the request that reaches it, and again the next day.
+func TestQuotaThresholds(t *testing.T) {
+	f := newFixture(t, false)
+	ch := make(chan keygate.QuotaThreshold, 10)
+	eng := engine.New(f.store, engine.Options{Limiter: quota.NewLocal(quota.Options{Now: f.clock.Now}), Now: f.clock.Now, Thresholds: ch})
+	t.Cleanup(eng.Close)
+	if err := eng.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	k, key := f.key(t, &keygate.Key{QuotaPerDay: ptr(int64(10)), RatePerSecond: ptr(1e6), Burst: ptr(int64(1e6))})
+	drain := func() []keygate.QuotaThreshold {
+		var out []keygate.QuotaThreshold
+		for {
+			select {
+			case q := <-ch:
+				out = append(out, q)
+			default:
+				return out
+			}
+		}
+	}
+	for i := 1; i <= 12; i++ {
+		eng.Verify(t.Context(), keygate.VerifyRequest{Key: key})
+		got := drain()
+		var want []keygate.QuotaThreshold
+		switch i {
+		case 8:
+			want = []keygate.QuotaThreshold{{KeyID: k.ID, AccountID: k.AccountID, Percent: 80, Used: 8, Limit: 10, Time: f.clock.Now()}}
+		case 10:
+			want = []keygate.QuotaThreshold{{KeyID: k.ID, AccountID: k.AccountID, Percent: 100, Used: 10, Limit: 10, Time: f.clock.Now()}}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("request %d: reports (-want +got):\n%s", i, diff)
+		}
+	}
+	f.clock.Add(24 * time.Hour)
+	for range 8 {
+		eng.Verify(t.Context(), keygate.VerifyRequest{Key: key})
+	}
+	if got := drain(); len(got) != 1 || got[0].Percent != 80 {
+		t.Errorf("next day: got %+v, want one 80%% report", got)
+	}
+	if eng.ThresholdsDropped() != 0 {
+		t.Errorf("ThresholdsDropped: got %d, want 0", eng.ThresholdsDropped())
+	}
+}
+
+// With a quota of 3, 80% is reached at 3 too: both are reported.
+func TestQuotaThresholdsSmallQuota(t *testing.T) {
+	f := newFixture(t, false)
+	ch := make(chan keygate.QuotaThreshold, 10)
+	eng := engine.New(f.store, engine.Options{Limiter: quota.NewLocal(quota.Options{Now: f.clock.Now}), Now: f.clock.Now, Thresholds: ch})
+	t.Cleanup(eng.Close)
+	if err := eng.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, key := f.key(t, &keygate.Key{QuotaPerDay: ptr(int64(3)), RatePerSecond: ptr(1e6), Burst: ptr(int64(1e6))})
+	for range 4 {
+		eng.Verify(t.Context(), keygate.VerifyRequest{Key: key})
+	}
+	close(ch)
+	var got []string
+	for q := range ch {
+		got = append(got, fmt.Sprintf("%d%% at %d", q.Percent, q.Used))
+	}
+	if diff := cmp.Diff([]string{"80% at 3", "100% at 3"}, got); diff != "" {
+		t.Errorf("reports (-want +got):\n%s", diff)
 	}
 }

@@ -36,6 +36,9 @@ type serveConfig struct {
 	LogLevel         string
 	LogFormat        string
 	Pepper           string
+	// WebhooksAllowPrivate lets webhooks reach loopback and private
+	// addresses.
+	WebhooksAllowPrivate bool
 
 	// Derived by validate.
 	logger  *slog.Logger
@@ -57,6 +60,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FailureWindow, "failure-window", time.Minute, "the window of --failure-limit")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `LEVEL`: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `FORMAT`: text or json")
+	fs.BoolVar(&c.WebhooksAllowPrivate, "webhooks-allow-private", false, "let webhook endpoints be loopback, private or link-local addresses (refused by default, against SSRF)")
 	fs.StringVar(&c.Pepper, "pepper", "", "server-side `SECRET` for HMAC-SHA-256 key hashes; set it before issuing keys and never change it (prefer KEYGATE_PEPPER)")
 }
 

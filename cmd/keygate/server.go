@@ -19,6 +19,7 @@ import (
 	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/quota"
 	"github.com/keygate/keygate/sqlite"
+	"github.com/keygate/keygate/webhook"
 )
 
 // shutdownTimeout bounds how long Close waits for requests in flight.
@@ -35,6 +36,7 @@ type runningServer struct {
 
 	stopLoops             context.CancelFunc
 	engineDone, usageDone chan struct{}
+	webhooksDone          chan struct{}
 	serveErr              chan error
 }
 
@@ -61,14 +63,22 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 		pepper = []byte(cfg.Pepper)
 	}
 	hasher := apikey.NewHasher(pepper)
+	// Quota threshold reports leave the hot path through this channel;
+	// webhook.Thresholds writes them to the outbox.
+	thresholds := make(chan keygate.QuotaThreshold, 4096)
 	s.eng = engine.New(s.store, engine.Options{
 		Hasher: hasher, Limiter: quota.NewLocal(quota.Options{}), FlushInterval: cfg.FlushInterval, Logger: log,
-		FailureLimit: cfg.FailureLimit, FailureWindow: cfg.FailureWindow,
+		FailureLimit: cfg.FailureLimit, FailureWindow: cfg.FailureWindow, Thresholds: thresholds,
 	})
 	if err := s.eng.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load keys: %w", err)
 	}
-	adm := &manage.Service{Store: s.store, Hasher: hasher, KeyPrefix: cfg.KeyPrefix}
+	adm := &manage.Service{Store: s.store, Hasher: hasher, KeyPrefix: cfg.KeyPrefix, AllowPrivateWebhooks: cfg.WebhooksAllowPrivate}
+	dispatcher := &webhook.Dispatcher{Store: s.store, AllowPrivate: cfg.WebhooksAllowPrivate, Logger: log}
+	// A write that raises webhook events notifies listeners: send them now
+	// rather than at the next poll.
+	s.store.OnChange(func(keygate.Change) { dispatcher.Wake() })
+	expiry := &webhook.Expiry{Store: s.store, Logger: log}
 	s.usage = engine.NewUsageBuffer(s.store, engine.UsageOptions{
 		Capacity: cfg.UsageBuffer, FlushInterval: cfg.UsageFlush, Retention: cfg.UsageRetention, Logger: log,
 	})
@@ -79,7 +89,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	})
 	apiSrv := &api.Server{
 		Engine: s.eng, Admin: adm, Store: s.store, UsageStore: s.store, Usage: s.usage, Metrics: mets, Logger: log,
-		OpenRegistration: cfg.OpenRegistration, TrustedProxies: cfg.proxies,
+		OpenRegistration: cfg.OpenRegistration, TrustedProxies: cfg.proxies, Webhooks: dispatcher,
 	}
 	s.http = &http.Server{
 		Handler:           s.handler(apiSrv),
@@ -106,6 +116,17 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	s.engineDone, s.usageDone = make(chan struct{}), make(chan struct{})
 	go func() { s.eng.Run(loopCtx); close(s.engineDone) }()
 	go func() { s.usage.Run(loopCtx); close(s.usageDone) }()
+	s.webhooksDone = make(chan struct{})
+	go func() {
+		done := make(chan struct{}, 3)
+		go func() { _ = dispatcher.Run(loopCtx); done <- struct{}{} }()
+		go func() { _ = expiry.Run(loopCtx); done <- struct{}{} }()
+		go func() { _ = webhook.Thresholds(loopCtx, thresholds, s.store, log); done <- struct{}{} }()
+		for range 3 {
+			<-done
+		}
+		close(s.webhooksDone)
+	}()
 	s.serveErr = make(chan error, 1)
 	go func() { s.serveErr <- s.http.Serve(ln) }()
 	log.Info("keygate listening", "addr", ln.Addr().String(), "db", cfg.DB, "version", keygate.Version, "open_registration", cfg.OpenRegistration)
@@ -146,6 +167,7 @@ func (s *runningServer) Close() error {
 	s.stopLoops()
 	<-s.usageDone
 	<-s.engineDone
+	<-s.webhooksDone
 	if cerr := s.closeStore(); err == nil {
 		err = cerr
 	}
