@@ -104,6 +104,7 @@ type Change struct {
 // compares UpdatedAt.
 type Store interface {
 	UsageStore
+	WebhookStore
 
 	CreateTier(ctx context.Context, t *Tier, ev ...*AuditEvent) error
 	// UpdateTier reads the named tier and calls fn with it in a transaction

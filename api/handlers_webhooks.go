@@ -29,14 +29,6 @@ type WebhookSecretView struct {
 	Secret string `json:"secret"`
 }
 
-func (s *Server) webhookStore() (keygate.WebhookStore, error) {
-	ws, ok := s.Store.(keygate.WebhookStore)
-	if !ok {
-		return nil, keygate.Errorf(keygate.EUNAVAILABLE, "This store does not keep webhooks.")
-	}
-	return ws, nil
-}
-
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	var req WebhookRequest
 	if err := decode(w, r, &req, false); err != nil {
@@ -51,10 +43,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.webhookStore()
-	if err != nil {
-		return err
-	}
+	ws := s.Store
 	hs, err := ws.Webhooks(r.Context())
 	if err != nil {
 		return err
@@ -63,10 +52,7 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.webhookStore()
-	if err != nil {
-		return err
-	}
+	ws := s.Store
 	h, err := ws.Webhook(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
@@ -125,10 +111,7 @@ func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.webhookStore()
-	if err != nil {
-		return err
-	}
+	ws := s.Store
 	limit, err := pageLimit(r)
 	if err != nil {
 		return err

@@ -8,16 +8,6 @@ import (
 	"github.com/keygate/keygate/webhook"
 )
 
-// webhooks returns the store's webhook methods, or EUNAVAILABLE when the
-// store has none.
-func (s *Service) webhooks() (keygate.WebhookStore, error) {
-	ws, ok := s.Store.(keygate.WebhookStore)
-	if !ok {
-		return nil, keygate.Errorf(keygate.EUNAVAILABLE, "This store does not keep webhooks.")
-	}
-	return ws, nil
-}
-
 func webhookDetails(w *keygate.Webhook) map[string]any {
 	return map[string]any{"url": w.URL, "events": w.Events, "description": w.Description, "enabled": w.Enabled}
 }
@@ -36,13 +26,11 @@ func (s *Service) checkWebhook(w *keygate.Webhook) error {
 // description, enabled, and returns its signing secret: the only time it
 // is shown.
 func (s *Service) CreateWebhook(ctx context.Context, actor string, w *keygate.Webhook) (string, error) {
-	ws, err := s.webhooks()
-	if err != nil {
-		return "", err
-	}
+	ws := s.Store
 	if err := s.checkWebhook(w); err != nil {
 		return "", err
 	}
+	var err error
 	if w.Secret, err = webhook.NewSecret(); err != nil {
 		return "", err
 	}
@@ -60,10 +48,7 @@ func (s *Service) CreateWebhook(ctx context.Context, actor string, w *keygate.We
 // UpdateWebhook applies change to the stored endpoint, validates and
 // stores it.
 func (s *Service) UpdateWebhook(ctx context.Context, actor, id string, change func(*keygate.Webhook)) (*keygate.Webhook, error) {
-	ws, err := s.webhooks()
-	if err != nil {
-		return nil, err
-	}
+	ws := s.Store
 	s.webhookMu.Lock()
 	defer s.webhookMu.Unlock()
 	w, err := ws.Webhook(ctx, id)
@@ -85,10 +70,7 @@ func (s *Service) UpdateWebhook(ctx context.Context, actor, id string, change fu
 // RotateWebhookSecret gives the endpoint a new signing secret, used from
 // the next attempt on, and returns it: the only time it is shown.
 func (s *Service) RotateWebhookSecret(ctx context.Context, actor, id string) (*keygate.Webhook, string, error) {
-	ws, err := s.webhooks()
-	if err != nil {
-		return nil, "", err
-	}
+	ws := s.Store
 	secret, err := webhook.NewSecret()
 	if err != nil {
 		return nil, "", err
@@ -109,20 +91,14 @@ func (s *Service) RotateWebhookSecret(ctx context.Context, actor, id string) (*k
 
 // DeleteWebhook deletes the endpoint and its delivery log.
 func (s *Service) DeleteWebhook(ctx context.Context, actor, id string) error {
-	ws, err := s.webhooks()
-	if err != nil {
-		return err
-	}
+	ws := s.Store
 	return ws.DeleteWebhook(ctx, id, s.event(actor, keygate.ActionWebhookDeleted, keygate.TargetWebhook, id, nil))
 }
 
 // TestWebhook queues a webhook.test event for the endpoint alone and
 // returns it.
 func (s *Service) TestWebhook(ctx context.Context, actor, id string) (*keygate.WebhookEvent, error) {
-	ws, err := s.webhooks()
-	if err != nil {
-		return nil, err
-	}
+	ws := s.Store
 	w, err := ws.Webhook(ctx, id)
 	if err != nil {
 		return nil, err
@@ -143,10 +119,7 @@ func (s *Service) TestWebhook(ctx context.Context, actor, id string) (*keygate.W
 
 // Redeliver queues the endpoint's delivery again, due now.
 func (s *Service) Redeliver(ctx context.Context, webhookID, deliveryID string) (*keygate.WebhookDelivery, error) {
-	ws, err := s.webhooks()
-	if err != nil {
-		return nil, err
-	}
+	ws := s.Store
 	d, err := ws.WebhookDelivery(ctx, deliveryID)
 	if err != nil {
 		return nil, err

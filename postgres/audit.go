@@ -30,9 +30,18 @@ func prepareEvent(ev *keygate.AuditEvent, now time.Time) error {
 	return nil
 }
 
-// insertEvents stores evs in tx, so that they commit or roll back with the
-// write they describe.
+// insertEvents stores evs in tx, and the webhook events they raise (see
+// enqueueWebhooks), so that they commit or roll back with the write they
+// describe.
 func insertEvents(ctx context.Context, tx pgx.Tx, evs []*keygate.AuditEvent) error {
+	if err := insertAuditRows(ctx, tx, evs); err != nil {
+		return err
+	}
+	_, err := enqueueWebhooks(ctx, tx, evs, nil)
+	return err
+}
+
+func insertAuditRows(ctx context.Context, tx pgx.Tx, evs []*keygate.AuditEvent) error {
 	for _, ev := range evs {
 		_, err := tx.Exec(ctx, `INSERT INTO audit_events (`+auditColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			ev.ID, ms(ev.Time), ev.Actor, ev.Action, ev.TargetType, ev.TargetID, nullJSON(ev.Details))

@@ -235,3 +235,60 @@ func calls(ctx context.Context, s keygate.Store) map[string]error {
 	out["Ping"] = s.Ping(ctx)
 	return out
 }
+
+// Two instances on one database claim the outbox at the same time: every
+// delivery is claimed by exactly one of them (FOR UPDATE SKIP LOCKED).
+func TestWebhookClaimsAcrossInstances(t *testing.T) {
+	url := testenv.PostgresSchema(t)
+	a, b := open(t, url), open(t, url)
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	w := &keygate.Webhook{ID: keygate.NewID(keygate.PrefixWebhook, now), URL: "https://hooks.example.com/x",
+		Events: []string{keygate.EventQuotaThreshold}, Enabled: true, Secret: "whsec_eA==", CreatedAt: now, UpdatedAt: now}
+	if err := a.CreateWebhook(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	var evs []keygate.WebhookEvent
+	for i := range 200 {
+		ev, err := keygate.NewWebhookEventOnce(keygate.EventQuotaThreshold, now, map[string]any{"i": i}, "claims", string(rune('a'+i%26)), time.Duration(i).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	if n, err := a.EnqueueWebhookEvents(t.Context(), evs); err != nil || n != len(evs) {
+		t.Fatalf("EnqueueWebhookEvents: %d, %v", n, err)
+	}
+	var mu sync.Mutex
+	claimed := map[string]int{}
+	var wg sync.WaitGroup
+	for _, s := range []*postgres.Store{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ds, err := s.ClaimDeliveries(t.Context(), now, time.Hour, 7)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(ds) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, d := range ds {
+					claimed[d.ID]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(claimed) != len(evs) {
+		t.Errorf("claimed %d deliveries, want %d", len(claimed), len(evs))
+	}
+	for id, n := range claimed {
+		if n != 1 {
+			t.Errorf("delivery %s claimed %d times, want once", id, n)
+		}
+	}
+}

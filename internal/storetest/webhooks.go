@@ -12,17 +12,6 @@ import (
 	"github.com/keygate/keygate"
 )
 
-// webhookStore returns the store's webhook methods; a store that has none
-// skips the webhook tests.
-func webhookStore(t *testing.T, f *fixture) keygate.WebhookStore {
-	t.Helper()
-	ws, ok := f.s.(keygate.WebhookStore)
-	if !ok {
-		t.Skipf("%T does not implement keygate.WebhookStore", f.s)
-	}
-	return ws
-}
-
 func (f *fixture) newWebhook(events ...string) *keygate.Webhook {
 	return &keygate.Webhook{
 		ID: f.id(keygate.PrefixWebhook), URL: "https://hooks.example.com/" + f.tag, Events: events,
@@ -31,7 +20,7 @@ func (f *fixture) newWebhook(events ...string) *keygate.Webhook {
 }
 
 func testWebhooks(t *testing.T, f *fixture) {
-	ws := webhookStore(t, f)
+	ws := f.s
 	actor := f.actor()
 	w := f.newWebhook(keygate.EventKeyCreated, keygate.EventKeyRevoked)
 	mustOK(t, ws.CreateWebhook(f.ctx, w, f.event(actor, keygate.ActionWebhookCreated, keygate.TargetWebhook, w.ID)), "CreateWebhook")
@@ -88,7 +77,7 @@ func testWebhooks(t *testing.T, f *fixture) {
 // what is due by then, so that other tests' deliveries (dated now) are
 // never claimed here even in a shared database.
 func testWebhookOutbox(t *testing.T, f *fixture) {
-	ws := webhookStore(t, f)
+	ws := f.s
 	base := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rand.IntN(360*24)) * time.Hour)
 	keys := f.newWebhook(keygate.EventKeyCreated, keygate.EventKeyRevoked, keygate.EventKeyLeaked)
 	accounts := f.newWebhook(keygate.EventAccountCreated)
@@ -274,7 +263,7 @@ func sameSet(a, b []string) bool {
 // testWebhookEnqueue checks events that no write raises: stored once per
 // ID, for subscribed or targeted enabled endpoints only.
 func testWebhookEnqueue(t *testing.T, f *fixture) {
-	ws := webhookStore(t, f)
+	ws := f.s
 	at := time.Date(2003, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rand.IntN(360*24)) * time.Hour)
 	sub := f.newWebhook(keygate.EventQuotaThreshold)
 	other := f.newWebhook(keygate.EventKeyCreated)
@@ -315,7 +304,7 @@ func testWebhookEnqueue(t *testing.T, f *fixture) {
 // testWebhookClaimConcurrent claims from several goroutines at once: no
 // delivery may be claimed twice.
 func testWebhookClaimConcurrent(t *testing.T, f *fixture) {
-	ws := webhookStore(t, f)
+	ws := f.s
 	at := time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rand.IntN(360*24)) * time.Hour)
 	w := f.newWebhook(keygate.EventQuotaThreshold)
 	mustOK(t, ws.CreateWebhook(f.ctx, w), "CreateWebhook")
@@ -362,7 +351,7 @@ func testWebhookClaimConcurrent(t *testing.T, f *fixture) {
 }
 
 func testExpiringKeys(t *testing.T, f *fixture) {
-	ws := webhookStore(t, f)
+	ws := f.s
 	a := f.account(t, keygate.TierFree)
 	base := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rand.IntN(360*24)) * time.Hour)
 	mk := func(exp time.Duration, revoked bool) *keygate.Key {
