@@ -47,7 +47,7 @@ type serveConfig struct {
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "`HOST:PORT` to listen on")
-	fs.StringVar(&c.DB, "db", "keygate.db", "SQLite database `PATH` (created if missing)")
+	fs.StringVar(&c.DB, "db", "keygate.db", "SQLite database `PATH` (created if missing; one instance per file), or a postgres:// URL that several instances share")
 	fs.StringVar(&c.RootKeyFile, "root-key-file", "", "on first start, write the root key to `PATH` (mode 0600) instead of printing it")
 	fs.StringVar(&c.KeyPrefix, "key-prefix", apikey.DefaultPrefix, "`PREFIX` of issued API keys: [a-z][a-z0-9]{1,15}")
 	fs.BoolVar(&c.OpenRegistration, "open-registration", true, "allow anyone to create an account and key with POST /v1/register")
@@ -89,8 +89,8 @@ func (c *serveConfig) validate(logOut io.Writer) error {
 		return err
 	}
 	c.proxies = proxies
-	if strings.Contains(c.DB, "://") {
-		return fmt.Errorf("%w: --db %q: this build stores in SQLite; give a file path", errUsage, c.DB)
+	if err := checkDB(c.DB); err != nil {
+		return err
 	}
 	if c.FailureLimit == 0 || c.FailureLimit < -1 || c.FailureWindow <= 0 {
 		return fmt.Errorf("%w: --failure-limit must be at least 1 (or -1 for off) and --failure-window more than 0", errUsage)

@@ -43,6 +43,7 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{"serve", "--trusted-proxies", "10.0.0.0/99"},
 		{"serve", "--log-level", "loud"},
 		{"serve", "--db", "mysql://x"},
+		{"serve", "--db", "mysql://user:pw@host/db"},
 	}
 	for _, args := range tests {
 		cmd := exec.Command(binary, args...)

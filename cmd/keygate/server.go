@@ -18,7 +18,6 @@ import (
 	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/quota"
-	"github.com/keygate/keygate/sqlite"
 	"github.com/keygate/keygate/webhook"
 )
 
@@ -29,10 +28,12 @@ const shutdownTimeout = 15 * time.Second
 // buffer with their background loops, and the HTTP server.
 type runningServer struct {
 	log   *slog.Logger
-	store *sqlite.Store
-	eng   *engine.Engine
-	usage *engine.UsageBuffer
-	http  *http.Server
+	store keygate.Store
+	// closeDB closes the store and releases what openStore took with it.
+	closeDB func() error
+	eng     *engine.Engine
+	usage   *engine.UsageBuffer
+	http    *http.Server
 
 	stopLoops             context.CancelFunc
 	engineDone, usageDone chan struct{}
@@ -49,8 +50,8 @@ type runningServer struct {
 func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *runningServer, err error) {
 	log := cfg.logger
 	s := &runningServer{log: log}
-	if s.store, err = sqlite.Open(ctx, cfg.DB); err != nil {
-		return nil, fmt.Errorf("open database %s: %w", cfg.DB, err)
+	if s.store, s.closeDB, err = openStore(ctx, cfg.DB); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", redactDB(cfg.DB), err)
 	}
 	defer func() {
 		if err != nil {
@@ -129,7 +130,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	}()
 	s.serveErr = make(chan error, 1)
 	go func() { s.serveErr <- s.http.Serve(ln) }()
-	log.Info("keygate listening", "addr", ln.Addr().String(), "db", cfg.DB, "version", keygate.Version, "open_registration", cfg.OpenRegistration)
+	log.Info("keygate listening", "addr", ln.Addr().String(), "db", redactDB(cfg.DB), "version", keygate.Version, "open_registration", cfg.OpenRegistration)
 	return s, nil
 }
 
@@ -178,7 +179,7 @@ func (s *runningServer) Close() error {
 // closeStore closes the store and logs a failure, which may mean the last
 // writes were lost.
 func (s *runningServer) closeStore() error {
-	if err := s.store.Close(); err != nil {
+	if err := s.closeDB(); err != nil {
 		s.log.Error("closing the database failed", "err", err)
 		return fmt.Errorf("close database: %w", err)
 	}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/postgres"
+	"github.com/keygate/keygate/sqlite"
+)
+
+// openStore opens the store --db names: a postgres:// or postgresql://
+// URL opens PostgreSQL, which several instances may share; anything else
+// is the path of an SQLite file, which this process locks for as long as
+// it runs, since SQLite serves one instance. The returned close function
+// closes the store and releases the lock.
+func openStore(ctx context.Context, db string) (keygate.Store, func() error, error) {
+	if postgres.IsURL(db) {
+		s, err := postgres.Open(ctx, db)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s.Close, nil
+	}
+	release, err := sqlite.Lock(db)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := sqlite.Open(ctx, db)
+	if err != nil {
+		return nil, nil, errors.Join(err, release())
+	}
+	return s, func() error { return errors.Join(s.Close(), release()) }, nil
+}
+
+// checkDB refuses a --db that is a URL of anything but PostgreSQL.
+func checkDB(db string) error {
+	if strings.Contains(db, "://") && !postgres.IsURL(db) {
+		return fmt.Errorf("%w: --db %q: give an SQLite file path or a postgres:// URL", errUsage, redactDB(db))
+	}
+	return nil
+}
+
+// redactDB returns db fit for logs and messages: a URL loses its password.
+func redactDB(db string) string {
+	if !strings.Contains(db, "://") {
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "(a database URL that does not parse)"
+	}
+	return u.Redacted()
+}
