@@ -16,6 +16,11 @@ const (
 	ETOOLARGE     = "BODY_TOO_LARGE"     // the request body exceeds the limit
 	EUNAVAILABLE  = "STORE_UNAVAILABLE"  // the store cannot take writes right now
 	EINTERNAL     = "INTERNAL"           // a bug or an unexpected failure
+
+	// Gateway errors: the upstream API could not be reached, or did not
+	// answer within --upstream-timeout.
+	EUPSTREAM        = "UPSTREAM_UNAVAILABLE"
+	EUPSTREAMTIMEOUT = "UPSTREAM_TIMEOUT"
 )
 
 // Error is keygate's one application error type. Code is machine-readable;

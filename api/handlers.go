@@ -114,6 +114,11 @@ type VerifyRequest struct {
 	Key    string   `json:"key"`
 	Scopes []string `json:"scopes,omitempty"`
 	IP     string   `json:"ip,omitempty"`
+	// Method and Route name the request the caller protects (such as
+	// "GET" and "/weather/{city}"), for usage records; absent, the usage
+	// record names no route.
+	Method string `json:"method,omitempty"`
+	Route  string `json:"route,omitempty"`
 }
 
 // QuotaView is a key's daily quota in a verify answer.
@@ -161,6 +166,10 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if len(req.Method) > 16 || len(req.Route) > 256 || !printable(req.Method) || !printable(req.Route) {
+		return keygate.Errorf(keygate.EINVALID, "method (at most 16 bytes) and route (at most 256) must be printable ASCII.")
+	}
+	req.Method = strings.ToUpper(req.Method)
 	var ip netip.Addr
 	if req.IP != "" {
 		if ip, err = netip.ParseAddr(strings.TrimSpace(req.IP)); err != nil {
@@ -176,7 +185,14 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 	if s.Usage != nil {
 		// The protected request's own status is the protected service's
 		// business; record the status a gateway would have answered.
-		s.Usage.Record(keyauth.UsageEvent(&v, r, ip, problem.OutcomeStatus(v.Outcome), start, took))
+		ev := keygate.UsageEvent{
+			Time: start, Outcome: v.Outcome, Method: req.Method, Route: req.Route,
+			Status: problem.OutcomeStatus(v.Outcome), Latency: took, IP: ip,
+		}
+		if v.Key != nil {
+			ev.KeyID, ev.AccountID = v.Key.ID, v.Key.AccountID
+		}
+		s.Usage.Record(ev)
 	}
 	resp := VerifyResponse{Valid: v.Valid(), Code: v.Outcome, MissingScope: v.MissingScope}
 	if k := v.Key; k != nil {
@@ -353,4 +369,13 @@ func (s *Server) weather(w http.ResponseWriter, r *http.Request) error {
 		"account_id":    v.Key.AccountID,
 		"tier":          v.Tier.Name,
 	})
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -109,5 +110,35 @@ func TestMountBesideOtherHandlers(t *testing.T) {
 	}
 	if allow := hdr.Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "POST") {
 		t.Fatalf("Allow: got %q, want GET and POST", allow)
+	}
+}
+
+// TestVerifyRecordsTheCallersRoute checks that the verify API records the
+// route and method the caller names, or none, never its own path.
+func TestVerifyRecordsTheCallersRoute(t *testing.T) {
+	ts := newServer(t)
+	var reg api.RegisterResponse
+	ts.call(t, "POST", "/v1/register", nil, `{"name":"Ada","email":"ada@example.com"}`, &reg)
+	key := reg.Key.Plaintext
+	ts.call(t, "POST", "/v1/keys/verify", ts.root(), `{"key":"`+key+`","method":"get","route":"/weather/{city}"}`, nil)
+	ts.call(t, "POST", "/v1/keys/verify", ts.root(), `{"key":"`+key+`"}`, nil)
+	if resp := ts.call(t, "POST", "/v1/keys/verify", ts.root(), `{"key":"`+key+`","route":"a\nb"}`, nil); resp.StatusCode != 400 {
+		t.Fatalf("control character in route: got %d, want 400", resp.StatusCode)
+	}
+	buf := ts.api.Usage.(interface{ Flush(context.Context) error })
+	if err := buf.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := ts.store.UsageEvents(context.Background(), keygate.UsageQuery{KeyID: reg.Key.ID}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][2]string
+	for _, ev := range evs {
+		got = append(got, [2]string{ev.Method, ev.Route})
+	}
+	want := [][2]string{{"GET", "/weather/{city}"}, {"", ""}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("usage events: got %v, want %v", got, want)
 	}
 }

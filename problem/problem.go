@@ -55,6 +55,10 @@ func Status(code string) int {
 		return http.StatusServiceUnavailable
 	case "METHOD_NOT_ALLOWED":
 		return http.StatusMethodNotAllowed
+	case keygate.EUPSTREAM:
+		return http.StatusBadGateway
+	case keygate.EUPSTREAMTIMEOUT:
+		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError
 }
@@ -80,15 +84,17 @@ func OutcomeStatus(o keygate.Outcome) int {
 }
 
 var titles = map[string]string{
-	keygate.EINVALID:      "Invalid request",
-	keygate.EUNAUTHORIZED: "Unauthorized",
-	keygate.EFORBIDDEN:    "Forbidden",
-	keygate.ENOTFOUND:     "Not found",
-	keygate.ECONFLICT:     "Conflict",
-	keygate.ETOOLARGE:     "Request body too large",
-	keygate.EUNAVAILABLE:  "Service unavailable",
-	keygate.EINTERNAL:     "Internal error",
-	"METHOD_NOT_ALLOWED":  "Method not allowed",
+	keygate.EINVALID:         "Invalid request",
+	keygate.EUNAUTHORIZED:    "Unauthorized",
+	keygate.EFORBIDDEN:       "Forbidden",
+	keygate.ENOTFOUND:        "Not found",
+	keygate.ECONFLICT:        "Conflict",
+	keygate.ETOOLARGE:        "Request body too large",
+	keygate.EUNAVAILABLE:     "Service unavailable",
+	keygate.EINTERNAL:        "Internal error",
+	"METHOD_NOT_ALLOWED":     "Method not allowed",
+	keygate.EUPSTREAM:        "Upstream unavailable",
+	keygate.EUPSTREAMTIMEOUT: "Upstream timeout",
 
 	string(keygate.OutcomeMissingKey):        "API key missing",
 	string(keygate.OutcomeKeyInQuery):        "API key in URL",
