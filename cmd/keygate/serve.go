@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/route"
 )
 
 // serveConfig is everything `keygate serve` reads from its flags and the
@@ -39,10 +41,17 @@ type serveConfig struct {
 	// WebhooksAllowPrivate lets webhooks reach loopback and private
 	// addresses.
 	WebhooksAllowPrivate bool
+	// Upstream, when set, makes keygate a gateway in front of that API.
+	Upstream        string
+	UpstreamTimeout time.Duration
+	// Config is the YAML file of route rules and serve settings.
+	Config string
 
 	// Derived by validate.
-	logger  *slog.Logger
-	proxies []netip.Prefix
+	logger   *slog.Logger
+	proxies  []netip.Prefix
+	upstream *url.URL
+	routes   *route.Table
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -61,6 +70,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `LEVEL`: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `FORMAT`: text or json")
 	fs.BoolVar(&c.WebhooksAllowPrivate, "webhooks-allow-private", false, "let webhook endpoints be loopback, private or link-local addresses (refused by default, against SSRF)")
+	fs.StringVar(&c.Upstream, "upstream", "", "run as a gateway: forward every request outside /v1/ (and /healthz, /readyz, /metrics) to this `URL` once its key passed the route rules")
+	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 30*time.Second, "how long the gateway waits for the upstream's response headers before answering 504")
+	fs.StringVar(&c.Config, "config", "", "YAML `FILE` with the gateway's route rules and serve settings (flags and KEYGATE_* win over it); check it with keygate routes check")
 	fs.StringVar(&c.Pepper, "pepper", "", "server-side `SECRET` for HMAC-SHA-256 key hashes; set it before issuing keys and never change it (prefer KEYGATE_PEPPER)")
 }
 
@@ -95,6 +107,16 @@ func (c *serveConfig) validate(logOut io.Writer) error {
 	if c.FailureLimit == 0 || c.FailureLimit < -1 || c.FailureWindow <= 0 {
 		return fmt.Errorf("%w: --failure-limit must be at least 1 (or -1 for off) and --failure-window more than 0", errUsage)
 	}
+	if c.Upstream != "" {
+		u, err := url.Parse(c.Upstream)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+			return fmt.Errorf("%w: --upstream %q: give an http:// or https:// URL such as http://127.0.0.1:9000", errUsage, c.Upstream)
+		}
+		c.upstream = u
+	}
+	if c.UpstreamTimeout <= 0 {
+		return fmt.Errorf("%w: --upstream-timeout must be more than 0", errUsage)
+	}
 	if c.UsageRetention < 0 || c.UsageBuffer < 1 || c.UsageFlush <= 0 {
 		return fmt.Errorf("%w: --usage-retention must be 0 or more, --usage-buffer at least 1, --usage-flush-interval more than 0", errUsage)
 	}
@@ -126,6 +148,9 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	if err := m.parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := m.applyConfigFile(fs, &cfg); err != nil {
+		return err
+	}
 	if err := cfg.validate(m.Stderr); err != nil {
 		return err
 	}
@@ -134,5 +159,71 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	m.server = s
+	return nil
+}
+
+// applyConfigFile reads --config, keeps its route table, and sets every
+// serve flag the file names that neither the command line nor KEYGATE_*
+// set. A bad file stops the start with its line and the reason.
+func (m *Main) applyConfigFile(fs *flag.FlagSet, cfg *serveConfig) error {
+	if cfg.Config == "" {
+		return nil
+	}
+	c, err := route.Load(cfg.Config)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	cfg.routes = c.Routes
+	set := flagsSet(fs)
+	for name, st := range c.Serve {
+		f := fs.Lookup(name)
+		if f == nil || name == "config" {
+			return fmt.Errorf("--config: %s:%d: serve.%s is not a setting of keygate serve (see keygate serve -h)", cfg.Config, st.Line, name)
+		}
+		if set[name] {
+			continue
+		}
+		if _, ok := m.LookupEnv(envName(name)); ok {
+			continue
+		}
+		if err := f.Value.Set(st.Value); err != nil {
+			if secretFlags[name] {
+				return fmt.Errorf("--config: %s:%d: serve.%s is not valid", cfg.Config, st.Line, name)
+			}
+			return fmt.Errorf("--config: %s:%d: serve.%s: %v", cfg.Config, st.Line, name, err)
+		}
+	}
+	return nil
+}
+
+// runRoutes runs `keygate routes check FILE`.
+func (m *Main) runRoutes(_ context.Context, args []string) error {
+	if len(args) != 2 || args[0] != "check" {
+		return fmt.Errorf("%w: use keygate routes check FILE", errUsage)
+	}
+	c, err := route.Load(args[1])
+	if err != nil {
+		return err
+	}
+	rules := c.Routes.Rules()
+	fmt.Fprintf(m.Stdout, "%s: %d rules and the default, first match wins:\n", args[1], len(rules)-1)
+	for _, r := range rules {
+		methods := "*"
+		if len(r.Methods) > 0 {
+			methods = strings.Join(r.Methods, ",")
+		}
+		path := r.Path
+		if path == "" {
+			path = "(default)"
+		}
+		need := "a valid key"
+		switch {
+		case r.Public:
+			need = "public"
+		case len(r.Scopes) > 0:
+			need = "scopes " + strings.Join(r.Scopes, " ")
+		}
+		fmt.Fprintf(m.Stdout, "  %-8s %-32s %-24s %s\n", methods, path, r.Label(), need)
+	}
 	return nil
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/keygate/keygate/api"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/engine"
+	"github.com/keygate/keygate/gateway"
+	"github.com/keygate/keygate/keyauth"
 	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/quota"
@@ -92,8 +94,23 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 		Engine: s.eng, Admin: adm, Store: s.store, UsageStore: s.store, Usage: s.usage, Metrics: mets, Logger: log,
 		OpenRegistration: cfg.OpenRegistration, TrustedProxies: cfg.proxies, Webhooks: dispatcher,
 	}
+	exposures := &manage.Exposures{Service: adm, Lookup: s.eng.Lookup, Logger: log,
+		ClientIP: func(r *http.Request) string { return keyauth.ClientIP(r, cfg.proxies).String() }}
+	apiSrv.Exposed = func(r *http.Request, e keyauth.Exposure) { exposures.Report(r, e.Key, e.Where) }
+	var gw http.Handler
+	if cfg.upstream != nil {
+		g, err := gateway.New(gateway.Options{
+			Upstream: cfg.upstream, Routes: cfg.routes, Verifier: s.eng, Timeout: cfg.UpstreamTimeout,
+			TrustedProxies: cfg.proxies, Exposed: apiSrv.Exposed, Logger: log,
+			Record: func(ev keygate.UsageEvent) { s.usage.Record(ev) }, ObserveVerify: mets.ObserveVerify,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: --upstream: %v", errUsage, err)
+		}
+		gw = g
+	}
 	s.http = &http.Server{
-		Handler:           s.handler(apiSrv),
+		Handler:           s.handler(apiSrv, gw),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -130,15 +147,22 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	}()
 	s.serveErr = make(chan error, 1)
 	go func() { s.serveErr <- s.http.Serve(ln) }()
-	log.Info("keygate listening", "addr", ln.Addr().String(), "db", redactDB(cfg.DB), "version", keygate.Version, "open_registration", cfg.OpenRegistration)
+	log.Info("keygate listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream, "db", redactDB(cfg.DB), "version", keygate.Version, "open_registration", cfg.OpenRegistration)
 	return s, nil
 }
 
-// handler is the server's top-level mux. Mount new handlers here; the
-// admin and verify API answers everything else.
-func (s *runningServer) handler(apiSrv *api.Server) http.Handler {
+// handler is the server's top-level mux. The API claims its own paths
+// (/v1/, /healthz, /readyz, /metrics, …); with --upstream the gateway
+// takes every other path, and without it the API answers them with 404
+// problems. Mount new handlers (the portal) here.
+func (s *runningServer) handler(apiSrv *api.Server, gw http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/", apiSrv.Handler())
+	apiSrv.Mount(mux)
+	if gw != nil {
+		mux.Handle("/", gw)
+	} else {
+		mux.Handle("/", apiSrv.Handler())
+	}
 	return mux
 }
 
