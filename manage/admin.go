@@ -32,6 +32,9 @@ type Service struct {
 	KeyPrefix string
 	// DefaultTier is the tier of accounts created without one; empty means free.
 	DefaultTier string
+	// DefaultScopes are given to the first key of a self-registered
+	// account (--default-scopes); empty gives none.
+	DefaultScopes []string
 	// AllowPrivateWebhooks accepts webhook URLs whose host is a loopback
 	// or private address (--webhooks-allow-private).
 	AllowPrivateWebhooks bool
@@ -109,7 +112,7 @@ func (s *Service) Register(ctx context.Context, a *keygate.Account) (*keygate.Ke
 	if err := a.Validate(); err != nil {
 		return nil, "", err
 	}
-	k := &keygate.Key{AccountID: a.ID, Name: "default", Env: keygate.EnvLive}
+	k := &keygate.Key{AccountID: a.ID, Name: "default", Env: keygate.EnvLive, Scopes: append([]string(nil), s.DefaultScopes...)}
 	plaintext, err := s.prepareKey(k)
 	if err != nil {
 		return nil, "", err

@@ -84,3 +84,22 @@ func TestBadConfigStopsServe(t *testing.T) {
 		t.Fatalf("routes check on a good file: %v %s", err, out)
 	}
 }
+
+func TestDefaultScopes(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, "--db", filepath.Join(dir, "keygate.db"), "--default-scopes", "weather:read, weather:write")
+	resp, err := http.Post(s.url+"/v1/register", "application/json", strings.NewReader(`{"name":"Ada","email":"ada@example.com"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var reg struct {
+		Key struct {
+			Scopes []string `json:"scopes"`
+		} `json:"key"`
+	}
+	json.NewDecoder(resp.Body).Decode(&reg)
+	if resp.StatusCode != 201 || strings.Join(reg.Key.Scopes, ",") != "weather:read,weather:write" {
+		t.Fatalf("register: got %d, scopes %v; want weather:read and weather:write", resp.StatusCode, reg.Key.Scopes)
+	}
+}

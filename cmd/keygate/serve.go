@@ -46,12 +46,15 @@ type serveConfig struct {
 	UpstreamTimeout time.Duration
 	// Config is the YAML file of route rules and serve settings.
 	Config string
+	// DefaultScopes are the scopes of a self-registered account's key.
+	DefaultScopes string
 
 	// Derived by validate.
 	logger   *slog.Logger
 	proxies  []netip.Prefix
 	upstream *url.URL
 	routes   *route.Table
+	scopes   []string
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -73,6 +76,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Upstream, "upstream", "", "run as a gateway: forward every request outside /v1/ (and /healthz, /readyz, /metrics) to this `URL` once its key passed the route rules")
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 30*time.Second, "how long the gateway waits for the upstream's response headers before answering 504")
 	fs.StringVar(&c.Config, "config", "", "YAML `FILE` with the gateway's route rules and serve settings (flags and KEYGATE_* win over it); check it with keygate routes check")
+	fs.StringVar(&c.DefaultScopes, "default-scopes", "", "comma-separated `SCOPES` given to the key of each account that registers itself (POST /v1/register), such as weather:read")
 	fs.StringVar(&c.Pepper, "pepper", "", "server-side `SECRET` for HMAC-SHA-256 key hashes; set it before issuing keys and never change it (prefer KEYGATE_PEPPER)")
 }
 
@@ -113,6 +117,19 @@ func (c *serveConfig) validate(logOut io.Writer) error {
 			return fmt.Errorf("%w: --upstream %q: give an http:// or https:// URL such as http://127.0.0.1:9000", errUsage, c.Upstream)
 		}
 		c.upstream = u
+	}
+	if c.DefaultScopes != "" {
+		var in []string
+		for _, p := range strings.Split(c.DefaultScopes, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				in = append(in, p)
+			}
+		}
+		scopes, err := keygate.NormalizeScopes(in)
+		if err != nil {
+			return fmt.Errorf("%w: --default-scopes: %s", errUsage, keygate.ErrorMessage(err))
+		}
+		c.scopes = scopes
 	}
 	if c.UpstreamTimeout <= 0 {
 		return fmt.Errorf("%w: --upstream-timeout must be more than 0", errUsage)

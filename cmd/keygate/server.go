@@ -76,7 +76,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	if err := s.eng.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load keys: %w", err)
 	}
-	adm := &manage.Service{Store: s.store, Hasher: hasher, KeyPrefix: cfg.KeyPrefix, AllowPrivateWebhooks: cfg.WebhooksAllowPrivate}
+	adm := &manage.Service{Store: s.store, Hasher: hasher, KeyPrefix: cfg.KeyPrefix, DefaultScopes: cfg.scopes, AllowPrivateWebhooks: cfg.WebhooksAllowPrivate}
 	dispatcher := &webhook.Dispatcher{Store: s.store, AllowPrivate: cfg.WebhooksAllowPrivate, Logger: log}
 	// A write that raises webhook events notifies listeners: send them now
 	// rather than at the next poll.
