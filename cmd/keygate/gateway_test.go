@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestServeUpstreamFromConfig runs keygate as a gateway whose upstream and
@@ -101,5 +103,54 @@ func TestDefaultScopes(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&reg)
 	if resp.StatusCode != 201 || strings.Join(reg.Key.Scopes, ",") != "weather:read,weather:write" {
 		t.Fatalf("register: got %d, scopes %v; want weather:read and weather:write", resp.StatusCode, reg.Key.Scopes)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	addr := freeAddr(t)
+	s := &server{url: "http://" + addr, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	s.cmd = exec.Command(binary, "demo", "--addr", addr, "--db", filepath.Join(t.TempDir(), "demo.db"))
+	s.cmd.Env = cleanEnv()
+	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.stop(t) })
+	keyRE := regexp.MustCompile(`kg_live_[0-9A-Za-z]+`)
+	var keys []string
+	for i := 0; i < 400 && len(keys) < 2; i++ {
+		time.Sleep(50 * time.Millisecond)
+		keys = keyRE.FindAllString(s.stdout.String(), -1)
+	}
+	if len(keys) < 2 {
+		t.Fatalf("the demo printed no keys:\n%s\n%s", s.stdout, s.stderr)
+	}
+	free, pro := keys[0], keys[1]
+	call := func(method, path, key string) int {
+		req, _ := http.NewRequest(method, s.url+path, nil)
+		if key != "" {
+			req.Header.Set("X-API-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		method, path, key string
+		want              int
+	}{
+		{"GET", "/weather?city=Oslo", free, 200},
+		{"POST", "/alerts", free, 403},
+		{"POST", "/alerts", pro, 201},
+		{"GET", "/weather", "", 401},
+		{"GET", "/weather?api_key=" + free, "", 400},
+		{"GET", "/status", "", 200},
+	} {
+		if got := call(c.method, c.path, c.key); got != c.want {
+			t.Errorf("%s %s: got %d, want %d", c.method, c.path, got, c.want)
+		}
 	}
 }

@@ -88,6 +88,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runRootKeys(ctx, args[1:])
 	case "import":
 		return m.runImport(ctx, args[1:])
+	case "demo":
+		return m.runDemo(ctx, args[1:])
 	case "routes", "route":
 		return m.runRoutes(ctx, args[1:])
 	case "version", "--version", "-version":
@@ -161,6 +163,7 @@ Usage:
   keygate root-keys create|list|revoke   manage admin credentials
   keygate import FILE [--format csv|jsonl] [--on-error skip|stop]
                                          import keys issued elsewhere, by hash
+  keygate demo [--addr HOST:PORT]        the weather API behind the gateway, with keys to try
   keygate routes check FILE              validate a gateway config file (route rules)
   keygate version                        print the version
 

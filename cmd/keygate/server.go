@@ -36,6 +36,9 @@ type runningServer struct {
 	eng     *engine.Engine
 	usage   *engine.UsageBuffer
 	http    *http.Server
+	// onClose, when set, runs once the server has stopped (the demo's
+	// upstream).
+	onClose func()
 
 	stopLoops             context.CancelFunc
 	engineDone, usageDone chan struct{}
@@ -183,6 +186,9 @@ func (s *runningServer) wait(ctx context.Context) error {
 // Close stops taking requests and lets those in flight finish, then writes
 // every buffered usage event and the quota counters, and closes the store.
 func (s *runningServer) Close() error {
+	if s.onClose != nil {
+		defer s.onClose()
+	}
 	s.log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	err := s.http.Shutdown(shutCtx)
