@@ -1,6 +1,10 @@
 package keygate
 
-import "net/netip"
+import (
+	"encoding/json"
+	"net/netip"
+	"time"
+)
 
 // VerifyRequest asks whether a presented key may make a request.
 type VerifyRequest struct {
@@ -13,12 +17,28 @@ type VerifyRequest struct {
 	IP netip.Addr
 }
 
+// VerifiedKey is what a verification tells of the key it found: the fields
+// of Key that the verification index keeps in memory for every key. The
+// full record (hash, start, timestamps, revocation details) is read from
+// the store.
+type VerifiedKey struct {
+	ID        string
+	AccountID string
+	Name      string
+	Env       Env
+	// Tier is the key's own tier; empty means it inherits the account's.
+	Tier      string
+	Scopes    []string
+	Meta      json.RawMessage
+	ExpiresAt *time.Time
+}
+
 // Verification is the verdict on one VerifyRequest. Key, Account and Tier
 // are set whenever the key was found, even when the outcome is a refusal,
 // and must be treated as read-only.
 type Verification struct {
 	Outcome Outcome
-	Key     *Key
+	Key     *VerifiedKey
 	Account *Account
 	Tier    *Tier
 

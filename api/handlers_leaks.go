@@ -138,7 +138,7 @@ func (s *Server) revokeOne(ctx context.Context, actor, reporter string, m leak.M
 	if _, err := s.Admin.RevokeLeakedKey(ctx, actor, k.ID, l); err != nil {
 		return false, err
 	}
-	s.log().Warn("key reported leaked and revoked", "key_id", k.ID, "start", k.Start, "reporter", reporter)
+	s.log().Warn("key reported leaked and revoked", "key_id", k.ID, "start", apikey.Start(m.Token), "reporter", reporter)
 	return true, nil
 }
 

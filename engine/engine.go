@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,12 +86,105 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// entry is one key in the index, with what Verify needs precomputed.
+// entry is one key in the index: what Verify needs of it and nothing more,
+// so that a million keys fit in little memory. Entries are never changed
+// once in the index (a change replaces the entry), so a Verification may
+// point into one after the lock is released.
 type entry struct {
-	key     *keygate.Key
-	cidrs   []netip.Prefix
+	key     keygate.VerifiedKey
+	rare    *rareFields // nil when the key has none of them
+	updated int64       // UpdatedAt in Unix nanoseconds, to order changes
+	enabled bool
 	legacy  bool // hashed with plain SHA-256 (imported)
-	account string
+}
+
+// rareFields are what most keys do not have; keeping them behind one
+// pointer keeps the common entry small.
+type rareFields struct {
+	quotaPerDay   *int64 // the key's own limits; nil means the tier's
+	ratePerSecond *float64
+	burst         *int64
+	cidrs         []netip.Prefix // parsed IPAllow
+	revokedAt     *time.Time
+}
+
+// limits returns the tier's limits with the key's own applied.
+func (ent *entry) limits(t *keygate.Tier) keygate.Limits {
+	l := keygate.Limits{QuotaPerDay: t.QuotaPerDay, RatePerSecond: t.RatePerSecond, Burst: t.Burst}
+	if o := ent.rare; o != nil {
+		if o.quotaPerDay != nil {
+			l.QuotaPerDay = *o.quotaPerDay
+		}
+		if o.ratePerSecond != nil {
+			l.RatePerSecond = *o.ratePerSecond
+		}
+		if o.burst != nil {
+			l.Burst = *o.burst
+		}
+	}
+	return l
+}
+
+// status follows keygate.Key.Status: revoked wins over expired, which
+// wins over disabled.
+func (ent *entry) status(now time.Time) string {
+	switch {
+	case ent.rare != nil && ent.rare.revokedAt != nil && !now.Before(*ent.rare.revokedAt):
+		return keygate.StatusRevoked
+	case ent.key.ExpiresAt != nil && !now.Before(*ent.key.ExpiresAt):
+		return keygate.StatusExpired
+	case !ent.enabled:
+		return keygate.StatusDisabled
+	}
+	return keygate.StatusActive
+}
+
+// interner shares the strings and scope lists that many keys hold alike
+// (tiers, environments, scope sets) so the index stores each once. Account
+// IDs are shared with the account records the index holds.
+type interner struct {
+	accounts map[string]*keygate.Account
+	strs     map[string]string
+	scopes   map[string][]string
+}
+
+func newInterner(accounts map[string]*keygate.Account) *interner {
+	return &interner{accounts: accounts, strs: map[string]string{}, scopes: map[string][]string{}}
+}
+
+func (in *interner) account(id string) string {
+	if a := in.accounts[id]; a != nil {
+		return a.ID
+	}
+	return strings.Clone(id)
+}
+
+func (in *interner) str(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := in.strs[s]; ok {
+		return v
+	}
+	s = strings.Clone(s)
+	in.strs[s] = s
+	return s
+}
+
+func (in *interner) scopeSet(scopes []string) []string {
+	if len(scopes) == 0 {
+		return nil
+	}
+	k := strings.Join(scopes, "\x00")
+	if v, ok := in.scopes[k]; ok {
+		return v
+	}
+	v := make([]string, len(scopes))
+	for i, sc := range scopes {
+		v[i] = in.str(sc)
+	}
+	in.scopes[k] = v
+	return v
 }
 
 // Engine verifies keys from memory. It is safe for concurrent use.
@@ -111,6 +206,7 @@ type Engine struct {
 	accounts map[string]*keygate.Account
 	tiers    map[string]*keygate.Tier
 	roots    map[[32]byte]*keygate.RootKey
+	intern   *interner // guarded by mu
 
 	// legacyKeys counts imported SHA-256 keys; while it is zero, a key that
 	// does not parse is refused without any lookup.
@@ -150,6 +246,7 @@ func New(store keygate.Store, o Options) *Engine {
 		tiers:      map[string]*keygate.Tier{},
 		roots:      map[[32]byte]*keygate.RootKey{},
 	}
+	e.intern = newInterner(e.accounts)
 	e.counters, _ = o.Limiter.(LocalCounters)
 	if e.hasher == nil {
 		e.hasher = apikey.NewHasher(nil)
@@ -213,9 +310,10 @@ func (e *Engine) Load(ctx context.Context) error {
 	}
 
 	kmap := map[[32]byte]*entry{}
+	in := newInterner(amap)
 	var legacy int64
 	err = e.store.ForEachKey(ctx, func(k *keygate.Key) error {
-		sum, ent, err := newEntry(k)
+		sum, ent, err := newEntry(k, in)
 		if err != nil {
 			e.log.Error("skipping key with unreadable hash", "key_id", k.ID, "err", err)
 			return nil
@@ -242,7 +340,7 @@ func (e *Engine) Load(ctx context.Context) error {
 	}
 
 	e.mu.Lock()
-	e.tiers, e.accounts, e.keys, e.roots = tmap, amap, kmap, rmap
+	e.tiers, e.accounts, e.keys, e.roots, e.intern = tmap, amap, kmap, rmap, in
 	e.mu.Unlock()
 	e.legacyKeys.Store(legacy)
 
@@ -257,19 +355,38 @@ func (e *Engine) Load(ctx context.Context) error {
 	return nil
 }
 
-func newEntry(k *keygate.Key) ([32]byte, *entry, error) {
+// newEntry returns k's index entry and the hash it is found by. Strings
+// and scope lists many keys share come from in.
+func newEntry(k *keygate.Key, in *interner) ([32]byte, *entry, error) {
 	sum, ok := keygate.ParseHash(k.Hash)
 	if !ok {
 		return sum, nil, errors.New("hash is not 64 hex characters")
 	}
-	ent := &entry{key: k, legacy: k.HashAlg == keygate.HashSHA256, account: k.AccountID}
+	ent := &entry{
+		key: keygate.VerifiedKey{
+			ID: strings.Clone(k.ID), AccountID: in.account(k.AccountID), Name: strings.Clone(k.Name),
+			Env: keygate.Env(in.str(string(k.Env))), Tier: in.str(k.Tier),
+			Scopes: in.scopeSet(k.Scopes), ExpiresAt: k.ExpiresAt,
+		},
+		updated: k.UpdatedAt.UnixNano(),
+		enabled: k.Enabled,
+		legacy:  k.HashAlg == keygate.HashSHA256,
+	}
+	if len(k.Meta) > 0 {
+		ent.key.Meta = slices.Clone(k.Meta)
+	}
+	if k.QuotaPerDay == nil && k.RatePerSecond == nil && k.Burst == nil && len(k.IPAllow) == 0 && k.RevokedAt == nil {
+		return sum, ent, nil
+	}
+	r := &rareFields{quotaPerDay: k.QuotaPerDay, ratePerSecond: k.RatePerSecond, burst: k.Burst, revokedAt: k.RevokedAt}
 	for _, c := range k.IPAllow {
 		p, err := keygate.ParseCIDR(c)
 		if err != nil {
 			return sum, nil, err
 		}
-		ent.cidrs = append(ent.cidrs, p)
+		r.cidrs = append(r.cidrs, p)
 	}
+	ent.rare = r
 	return sum, ent, nil
 }
 
@@ -292,13 +409,14 @@ func (e *Engine) apply(ctx context.Context, c keygate.Change) error {
 				return err
 			}
 		}
-		sum, ent, err := newEntry(k)
+		e.mu.Lock()
+		sum, ent, err := newEntry(k, e.intern)
 		if err != nil {
+			e.mu.Unlock()
 			return err
 		}
-		e.mu.Lock()
 		old := e.keys[sum]
-		if old != nil && old.key.UpdatedAt.After(k.UpdatedAt) {
+		if old != nil && old.updated > ent.updated {
 			// Notifications of two writes can arrive out of order; the
 			// index keeps the newer version.
 			e.mu.Unlock()
@@ -377,8 +495,8 @@ func (e *Engine) verify(ctx context.Context, req keygate.VerifyRequest, now time
 	if !ok {
 		return v
 	}
-	k := ent.key
-	switch k.Status(now) {
+	k := &ent.key
+	switch ent.status(now) {
 	case keygate.StatusRevoked:
 		v.Outcome = keygate.OutcomeRevoked
 		return v
@@ -389,8 +507,8 @@ func (e *Engine) verify(ctx context.Context, req keygate.VerifyRequest, now time
 		v.Outcome = keygate.OutcomeDisabled
 		return v
 	}
-	lim := keygate.EffectiveLimits(k, v.Tier)
-	if len(ent.cidrs) > 0 && !allowed(ent.cidrs, req.IP) {
+	lim := ent.limits(v.Tier)
+	if ent.rare != nil && len(ent.rare.cidrs) > 0 && !allowed(ent.rare.cidrs, req.IP) {
 		v.Outcome = keygate.OutcomeIPNotAllowed
 		e.peek(ctx, &v, lim, now)
 		return v
@@ -432,7 +550,7 @@ func (e *Engine) limiterFailed(keyID string, err error) {
 
 // crossed reports the quota thresholds that this request's count reached,
 // if any, without blocking or allocating.
-func (e *Engine) crossed(k *keygate.Key, l keygate.LimitResult, now time.Time) {
+func (e *Engine) crossed(k *keygate.VerifiedKey, l keygate.LimitResult, now time.Time) {
 	used := l.QuotaLimit - l.QuotaRemaining
 	if l.QuotaLimit <= 0 {
 		return
@@ -485,8 +603,8 @@ func (e *Engine) lookup(presented string) (*entry, keygate.Verification, bool) {
 		ent = c
 	}
 	if ent != nil {
-		v.Key = ent.key
-		v.Account = e.accounts[ent.account]
+		v.Key = &ent.key
+		v.Account = e.accounts[ent.key.AccountID]
 		tier := ent.key.Tier
 		if tier == "" && v.Account != nil {
 			tier = v.Account.Tier
@@ -547,17 +665,6 @@ func (e *Engine) peek(ctx context.Context, v *keygate.Verification, lim keygate.
 		return
 	}
 	v.Limits, v.HasLimits = r, true
-}
-
-// Lookup finds the key record of a presented key in the index without
-// verifying or counting anything. It serves bookkeeping such as auditing a
-// key seen where it should not be, not authentication.
-func (e *Engine) Lookup(presented string) (*keygate.Key, bool) {
-	ent, _, ok := e.lookup(presented)
-	if !ok {
-		return nil, false
-	}
-	return ent.key, true
 }
 
 // RootKey authenticates a root key from memory. It returns false for
@@ -649,14 +756,15 @@ func mergeCounters(a, b []keygate.Counter) []keygate.Counter {
 	return out
 }
 
-// Find returns the stored key a presented key (or an imported legacy key)
+// Find returns the key a presented key (or an imported legacy key)
 // belongs to, whatever its status, without counting anything or touching
-// the failure throttle. Leak reports use it to tell real keys from false
-// positives.
-func (e *Engine) Find(presented string) (*keygate.Key, bool) {
+// the failure throttle. It serves bookkeeping — telling real keys from
+// false positives in leak reports, auditing a key seen in a URL — not
+// authentication.
+func (e *Engine) Find(presented string) (*keygate.VerifiedKey, bool) {
 	ent, _, ok := e.lookup(presented)
 	if !ok {
 		return nil, false
 	}
-	return ent.key, true
+	return &ent.key, true
 }

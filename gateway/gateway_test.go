@@ -74,7 +74,7 @@ func newEnv(t *testing.T, upstream http.Handler, opts ...func(*gateway.Options))
 		t.Fatal(err)
 	}
 	e := &env{store: store, eng: eng, admin: &manage.Service{Store: store, Hasher: hasher}}
-	e.exposure = &manage.Exposures{Service: e.admin, Lookup: eng.Lookup}
+	e.exposure = &manage.Exposures{Service: e.admin, Lookup: eng.Find}
 	a := &keygate.Account{Name: "Ada", Email: "ada@example.com"}
 	if err := e.admin.CreateAccount(ctx, manage.ActorSystem, a); err != nil {
 		t.Fatal(err)

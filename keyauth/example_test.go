@@ -19,7 +19,7 @@ func (k oneKey) Verify(_ context.Context, req keygate.VerifyRequest) keygate.Ver
 	case "":
 		return keygate.Verification{Outcome: keygate.OutcomeMissingKey}
 	case string(k):
-		return keygate.Verification{Outcome: keygate.OutcomeValid, Key: &keygate.Key{ID: "key_1", AccountID: "acc_1"}}
+		return keygate.Verification{Outcome: keygate.OutcomeValid, Key: &keygate.VerifiedKey{ID: "key_1", AccountID: "acc_1"}}
 	}
 	return keygate.Verification{Outcome: keygate.OutcomeNotFound}
 }

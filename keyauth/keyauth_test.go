@@ -117,7 +117,7 @@ func (f fixedVerifier) Verify(context.Context, keygate.VerifyRequest) keygate.Ve
 }
 
 func TestMiddlewareRecordsUsage(t *testing.T) {
-	k := &keygate.Key{ID: "key_1", AccountID: "acc_1"}
+	k := &keygate.VerifiedKey{ID: "key_1", AccountID: "acc_1"}
 	var events []keygate.UsageEvent
 	mw := New(fixedVerifier{Outcome: keygate.OutcomeValid, Key: k}, Options{Record: func(ev keygate.UsageEvent) { events = append(events, ev) }})
 	mux := http.NewServeMux()

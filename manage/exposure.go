@@ -34,9 +34,9 @@ func (s *Service) RecordExposure(ctx context.Context, id, where, method, ip stri
 // the same).
 type Exposures struct {
 	Service *Service
-	// Lookup finds the key record of a presented key; engine.Engine.Lookup
+	// Lookup finds the key a presented key belongs to; engine.Engine.Find
 	// is one.
-	Lookup func(presented string) (*keygate.Key, bool)
+	Lookup func(presented string) (*keygate.VerifiedKey, bool)
 	// ClientIP returns the client address of a request, for the event.
 	ClientIP func(r *http.Request) string
 	// Interval is how often one key's exposure is audited at most; zero
@@ -112,7 +112,7 @@ func (x *Exposures) Report(r *http.Request, presented, where string) {
 			x.log().Error("key exposure not audited", "key_id", k.ID, "err", err)
 			return
 		}
-		x.log().Warn("a key was sent in a URL and refused; audited as key.exposed", "key_id", k.ID, "start", k.Start, "where", where)
+		x.log().Warn("a key was sent in a URL and refused; audited as key.exposed", "key_id", k.ID, "start", apikey.Start(presented), "where", where)
 	}()
 }
 

@@ -97,7 +97,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 		Engine: s.eng, Admin: adm, Store: s.store, UsageStore: s.store, Usage: s.usage, Metrics: mets, Logger: log,
 		OpenRegistration: cfg.OpenRegistration, TrustedProxies: cfg.proxies, Webhooks: dispatcher,
 	}
-	exposures := &manage.Exposures{Service: adm, Lookup: s.eng.Lookup, Logger: log,
+	exposures := &manage.Exposures{Service: adm, Lookup: s.eng.Find, Logger: log,
 		ClientIP: func(r *http.Request) string { return keyauth.ClientIP(r, cfg.proxies).String() }}
 	apiSrv.Exposed = func(r *http.Request, e keyauth.Exposure) { exposures.Report(r, e.Key, e.Where) }
 	var gw http.Handler
