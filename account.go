@@ -29,6 +29,12 @@ func (a *Account) Validate() error {
 	if a.Name == "" || len(a.Name) > 200 {
 		return Errorf(EINVALID, "name is required and must be at most 200 characters.")
 	}
+	if err := CheckText("name", a.Name); err != nil {
+		return err
+	}
+	if err := CheckText("email", a.Email); err != nil {
+		return err
+	}
 	addr, err := mail.ParseAddress(a.Email)
 	if err != nil || addr.Address != a.Email || len(a.Email) > 254 {
 		return Errorf(EINVALID, "email %q is not a valid address; send a plain address such as dev@example.com.", a.Email)

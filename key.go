@@ -143,6 +143,9 @@ func (k *Key) Validate() error {
 	if len(k.Name) > MaxKeyNameLen {
 		return Errorf(EINVALID, "name must be at most %d characters.", MaxKeyNameLen)
 	}
+	if err := CheckText("name", k.Name); err != nil {
+		return err
+	}
 	if !k.Env.Valid() {
 		return Errorf(EINVALID, "env %q is invalid: use \"live\" or \"test\".", k.Env)
 	}
@@ -227,6 +230,9 @@ func NormalizeMeta(meta json.RawMessage) (json.RawMessage, error) {
 	}
 	if buf.Len() > MaxMetaBytes {
 		return nil, Errorf(EINVALID, "meta is %d bytes; it may be at most %d bytes of JSON.", buf.Len(), MaxMetaBytes)
+	}
+	if err := CheckJSONText("meta", buf.Bytes()); err != nil {
+		return nil, err
 	}
 	return buf.Bytes(), nil
 }

@@ -94,7 +94,7 @@ func (w *Webhook) Validate() error {
 	if len(w.Description) > MaxWebhookDescriptionLen {
 		return Errorf(EINVALID, "description must be at most %d characters.", MaxWebhookDescriptionLen)
 	}
-	return nil
+	return CheckText("description", w.Description)
 }
 
 // ValidateWebhookURL checks that raw is an absolute http or https URL with

@@ -191,6 +191,9 @@ func (s *Service) RevokeKey(ctx context.Context, actor, id, reason string) (*key
 	if len(reason) > 500 {
 		return nil, keygate.Errorf(keygate.EINVALID, "reason must be at most 500 characters.")
 	}
+	if err := keygate.CheckText("reason", reason); err != nil {
+		return nil, err
+	}
 	return s.Store.UpdateKey(ctx, id, func(k *keygate.Key) ([]*keygate.AuditEvent, error) {
 		now := s.now()
 		if k.RevokedAt != nil && !now.Before(*k.RevokedAt) {
@@ -213,6 +216,9 @@ func (s *Service) CreateRootKey(ctx context.Context, actor, name string, perms [
 	}
 	if len(name) > keygate.MaxKeyNameLen {
 		return nil, "", keygate.Errorf(keygate.EINVALID, "name must be at most %d characters.", keygate.MaxKeyNameLen)
+	}
+	if err := keygate.CheckText("name", name); err != nil {
+		return nil, "", err
 	}
 	plaintext, err := apikey.Generate(apikey.RootPrefix, keygate.EnvLive)
 	if err != nil {
