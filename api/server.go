@@ -275,8 +275,9 @@ type rootCtxKey struct{}
 // records it in the request's context for the audit actor.
 func (s *Server) authorize(r *http.Request, perm string) error {
 	auth := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || strings.TrimSpace(token) == "" {
+	// The auth-scheme is case-insensitive (RFC 9110 §11.1).
+	scheme, token, ok := strings.Cut(strings.TrimSpace(auth), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return keygate.Errorf(keygate.EUNAUTHORIZED, "This endpoint needs a root key: send it as \"Authorization: Bearer kgr_…\". The first start of keygate printed one (or wrote it to --root-key-file).")
 	}
 	rk, ok := s.Engine.RootKey(strings.TrimSpace(token))

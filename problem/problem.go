@@ -31,7 +31,19 @@ type Problem struct {
 	Limit        string `json:"limit,omitempty"` // "rate" or "quota": which limit was hit
 	RetryAfter   int64  `json:"retry_after,omitempty"`
 	ResetAt      string `json:"reset_at,omitempty"` // RFC 3339, when the limit frees up
+
+	// Challenge is the WWW-Authenticate field Write sends with a 401
+	// (RFC 9110 §11.6.1): which credentials the endpoint takes.
+	Challenge string `json:"-"`
 }
+
+// Challenges sent with 401 answers: API-key endpoints take a key in
+// X-API-Key or as a bearer token; admin endpoints take a root key as a
+// bearer token.
+const (
+	ChallengeAPIKey  = `ApiKey header="X-API-Key", Bearer realm="keygate"`
+	ChallengeRootKey = `Bearer realm="keygate"`
+)
 
 // TypeURI returns the problem type URI for a code.
 func TypeURI(code string) string { return "urn:keygate:problem:" + strings.ToLower(code) }
@@ -114,13 +126,17 @@ var titles = map[string]string{
 // error's client-safe message reaches the body.
 func FromError(err error) *Problem {
 	code := keygate.ErrorCode(err)
-	return &Problem{
+	p := &Problem{
 		Type:   TypeURI(code),
 		Title:  titles[code],
 		Status: Status(code),
 		Detail: keygate.ErrorMessage(err),
 		Code:   code,
 	}
+	if p.Status == http.StatusUnauthorized {
+		p.Challenge = ChallengeRootKey
+	}
+	return p
 }
 
 // FromVerification returns the problem for a refused verification, with a
@@ -128,6 +144,9 @@ func FromError(err error) *Problem {
 func FromVerification(v *keygate.Verification, now time.Time) *Problem {
 	code := string(v.Outcome)
 	p := &Problem{Type: TypeURI(code), Title: titles[code], Status: OutcomeStatus(v.Outcome), Code: code}
+	if p.Status == http.StatusUnauthorized {
+		p.Challenge = ChallengeAPIKey
+	}
 	switch v.Outcome {
 	case keygate.OutcomeMissingKey:
 		p.Detail = "No API key was sent. Send your key in the X-API-Key header (or Authorization: Bearer)."
@@ -176,13 +195,21 @@ func (p *Problem) setRetry(d time.Duration, now time.Time) {
 func formatRate(r float64) string { return strconv.FormatFloat(r, 'f', -1, 64) }
 
 // Write writes p with its status, the problem+json content type and, when
-// the problem carries one, a Retry-After header.
+// the problem carries one, a Retry-After header; a 401 carries
+// WWW-Authenticate (ChallengeRootKey when p.Challenge is unset).
 func Write(w http.ResponseWriter, p *Problem) {
 	h := w.Header()
 	h.Set("Content-Type", ContentType)
 	h.Set("Cache-Control", "no-store")
 	if p.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.FormatInt(p.RetryAfter, 10))
+	}
+	if p.Status == http.StatusUnauthorized {
+		c := p.Challenge
+		if c == "" {
+			c = ChallengeRootKey
+		}
+		h.Set("WWW-Authenticate", c)
 	}
 	w.WriteHeader(p.Status)
 	// The body is plain data; an encoding error can only be a broken

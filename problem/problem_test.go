@@ -86,3 +86,26 @@ func TestWrite(t *testing.T) {
 		}
 	}
 }
+
+// A 401 names the credentials the endpoint takes (RFC 9110 §11.6.1); no
+// other status carries a challenge.
+func TestWWWAuthenticate(t *testing.T) {
+	tests := []struct {
+		p    *Problem
+		want string
+	}{
+		{FromVerification(&keygate.Verification{Outcome: keygate.OutcomeMissingKey}, time.Unix(0, 0)), ChallengeAPIKey},
+		{FromVerification(&keygate.Verification{Outcome: keygate.OutcomeRevoked}, time.Unix(0, 0)), ChallengeAPIKey},
+		{FromError(keygate.Errorf(keygate.EUNAUTHORIZED, "who")), ChallengeRootKey},
+		{&Problem{Status: 401, Code: "UNAUTHORIZED"}, ChallengeRootKey},
+		{FromVerification(&keygate.Verification{Outcome: keygate.OutcomeDisabled}, time.Unix(0, 0)), ""},
+		{FromError(keygate.Errorf(keygate.EFORBIDDEN, "no")), ""},
+	}
+	for _, tt := range tests {
+		rec := httptest.NewRecorder()
+		Write(rec, tt.p)
+		if got := rec.Header().Get("WWW-Authenticate"); got != tt.want {
+			t.Errorf("%s (%d): WWW-Authenticate %q, want %q", tt.p.Code, tt.p.Status, got, tt.want)
+		}
+	}
+}

@@ -63,6 +63,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 			s.closeStore()
 		}
 	}()
+	warnDBMode(cfg.DB, log)
 
 	var pepper []byte
 	if cfg.Pepper != "" {
@@ -227,14 +228,10 @@ func bootstrap(ctx context.Context, adm *manage.Service, path string, stdout io.
 	}
 	var f *os.File
 	if path != "" {
-		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+		if f, err = openSecretFile(path); err != nil {
 			return fmt.Errorf("open --root-key-file: %w", err)
 		}
 		defer f.Close()
-		// OpenFile keeps an existing file's mode; make sure it is 0600.
-		if err := f.Chmod(0o600); err != nil {
-			return fmt.Errorf("chmod --root-key-file: %w", err)
-		}
 	}
 	rk, plaintext, err := adm.Bootstrap(ctx)
 	if err != nil {

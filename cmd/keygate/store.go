@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/keygate/keygate"
@@ -54,4 +56,20 @@ func redactDB(db string) string {
 		return "(a database URL that does not parse)"
 	}
 	return u.Redacted()
+}
+
+// warnDBMode warns when the SQLite file at db (and its -wal file, which
+// holds recent writes) can be read by its group or other users: it holds
+// key hashes and password hashes. keygate creates it 0600; a looser mode
+// was set by hand or by a copy.
+func warnDBMode(db string, log *slog.Logger) {
+	if postgres.IsURL(db) {
+		return
+	}
+	for _, path := range []string{db, db + "-wal"} {
+		if fi, err := os.Stat(path); err == nil && othersCanRead(fi) {
+			log.Warn("the database file can be read by other users: it holds key and password hashes; chmod 600 it",
+				"path", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+		}
+	}
 }
