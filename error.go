@@ -6,13 +6,14 @@ import (
 )
 
 // Error codes for application errors. Each code maps to exactly one HTTP
-// status, in package api; nothing else decides a status.
+// status, in problem.Status; nothing else decides a status.
 const (
 	EINVALID      = "INVALID_REQUEST"    // the request is malformed or fails validation
 	ENOTFOUND     = "RESOURCE_NOT_FOUND" // the named resource does not exist
 	ECONFLICT     = "CONFLICT"           // the change clashes with existing state
 	EUNAUTHORIZED = "UNAUTHORIZED"       // no valid root key or session
 	EFORBIDDEN    = "FORBIDDEN"          // authenticated, but not allowed to do this
+	EMETHOD       = "METHOD_NOT_ALLOWED" // the path exists, but not for this method
 	ETOOLARGE     = "BODY_TOO_LARGE"     // the request body exceeds the limit
 	EUNAVAILABLE  = "STORE_UNAVAILABLE"  // the store cannot take writes right now
 	EINTERNAL     = "INTERNAL"           // a bug or an unexpected failure

@@ -4,7 +4,7 @@ package keygate
 type Outcome string
 
 // Verification outcomes, in the order the checks run (docs/ARCHITECTURE.md).
-// The HTTP status of each is chosen in package api, and only there.
+// The HTTP status of each is chosen in problem.OutcomeStatus, and only there.
 const (
 	OutcomeValid             Outcome = "VALID"
 	OutcomeMissingKey        Outcome = "MISSING_KEY"

@@ -119,45 +119,38 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 
 // CreateAccount creates an account.
 func (c *Client) CreateAccount(ctx context.Context, req AccountRequest) (*keygate.Account, error) {
-	var a keygate.Account
-	return &a, c.do(ctx, http.MethodPost, "/v1/accounts", nil, req, &a)
+	return call[keygate.Account](ctx, c, http.MethodPost, "/v1/accounts", nil, req)
 }
 
 // Accounts lists one page of accounts; q holds email, tier, cursor, limit.
 func (c *Client) Accounts(ctx context.Context, q url.Values) (*List[*keygate.Account], error) {
-	var l List[*keygate.Account]
-	return &l, c.do(ctx, http.MethodGet, "/v1/accounts", q, nil, &l)
+	return call[List[*keygate.Account]](ctx, c, http.MethodGet, "/v1/accounts", q, nil)
 }
 
 // Account returns one account.
 func (c *Client) Account(ctx context.Context, id string) (*keygate.Account, error) {
-	var a keygate.Account
-	return &a, c.do(ctx, http.MethodGet, "/v1/accounts/"+url.PathEscape(id), nil, nil, &a)
+	return call[keygate.Account](ctx, c, http.MethodGet, "/v1/accounts/"+url.PathEscape(id), nil, nil)
 }
 
 // CreateKey issues a key; the answer's Plaintext is the key, shown once.
 func (c *Client) CreateKey(ctx context.Context, req KeyRequest) (*KeyView, error) {
-	var k KeyView
-	return &k, c.do(ctx, http.MethodPost, "/v1/keys", nil, req, &k)
+	return call[KeyView](ctx, c, http.MethodPost, "/v1/keys", nil, req)
 }
 
 // Keys lists one page of keys; q holds account_id, tier, env, status,
 // cursor, limit.
 func (c *Client) Keys(ctx context.Context, q url.Values) (*List[KeyView], error) {
-	var l List[KeyView]
-	return &l, c.do(ctx, http.MethodGet, "/v1/keys", q, nil, &l)
+	return call[List[KeyView]](ctx, c, http.MethodGet, "/v1/keys", q, nil)
 }
 
 // Key returns one key record.
 func (c *Client) Key(ctx context.Context, id string) (*KeyView, error) {
-	var k KeyView
-	return &k, c.do(ctx, http.MethodGet, "/v1/keys/"+url.PathEscape(id), nil, nil, &k)
+	return call[KeyView](ctx, c, http.MethodGet, "/v1/keys/"+url.PathEscape(id), nil, nil)
 }
 
 // RevokeKey revokes a key at once.
 func (c *Client) RevokeKey(ctx context.Context, id, reason string) (*KeyView, error) {
-	var k KeyView
-	return &k, c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/revoke", nil, RevokeRequest{Reason: reason}, &k)
+	return call[KeyView](ctx, c, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/revoke", nil, RevokeRequest{Reason: reason})
 }
 
 // Tiers lists the tiers.
@@ -172,68 +165,58 @@ func (c *Client) Tiers(ctx context.Context) ([]*keygate.Tier, error) {
 // Verify asks the server whether a key may make a request. It needs a root
 // key with the verify permission.
 func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*VerifyResponse, error) {
-	var v VerifyResponse
-	return &v, c.do(ctx, http.MethodPost, "/v1/keys/verify", nil, req, &v)
+	return call[VerifyResponse](ctx, c, http.MethodPost, "/v1/keys/verify", nil, req)
 }
 
 // UpdateKey changes the fields set in p (PATCH /v1/keys/{id}); use Some to
 // set a field and Null to clear it.
 func (c *Client) UpdateKey(ctx context.Context, id string, p KeyPatch) (*KeyView, error) {
-	var k KeyView
-	return &k, c.do(ctx, http.MethodPatch, "/v1/keys/"+url.PathEscape(id), nil, p, &k)
+	return call[KeyView](ctx, c, http.MethodPatch, "/v1/keys/"+url.PathEscape(id), nil, p)
 }
 
 // RotateKey issues a key in place of id; the old key keeps working for
 // grace (a Go duration such as "24h"; "0s" revokes it at once). The
 // answer is the new key, with its plaintext shown this once.
 func (c *Client) RotateKey(ctx context.Context, id, grace string) (*KeyView, error) {
-	var k KeyView
-	return &k, c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/rotate", nil, RotateRequest{Grace: grace}, &k)
+	return call[KeyView](ctx, c, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/rotate", nil, RotateRequest{Grace: grace})
 }
 
 // EnableKey lets a disabled key verify again.
 func (c *Client) EnableKey(ctx context.Context, id string) (*KeyView, error) {
-	var k KeyView
-	return &k, c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/enable", nil, nil, &k)
+	return call[KeyView](ctx, c, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/enable", nil, nil)
 }
 
 // DisableKey makes a key answer DISABLED until it is enabled again.
 func (c *Client) DisableKey(ctx context.Context, id string) (*KeyView, error) {
-	var k KeyView
-	return &k, c.do(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/disable", nil, nil, &k)
+	return call[KeyView](ctx, c, http.MethodPost, "/v1/keys/"+url.PathEscape(id)+"/disable", nil, nil)
 }
 
 // ImportKeys stores keys issued elsewhere, known by their SHA-256 hex, in
 // one call of at most manage.MaxImportBatch rows. Invalid rows are reported
 // by their index in req.Keys.
 func (c *Client) ImportKeys(ctx context.Context, req ImportRequest) (*manage.ImportResult, error) {
-	var r manage.ImportResult
-	return &r, c.do(ctx, http.MethodPost, "/v1/keys/import", nil, req, &r)
+	return call[manage.ImportResult](ctx, c, http.MethodPost, "/v1/keys/import", nil, req)
 }
 
 // UpdateAccount changes the fields set in p.
 func (c *Client) UpdateAccount(ctx context.Context, id string, p AccountPatch) (*keygate.Account, error) {
-	var a keygate.Account
-	return &a, c.do(ctx, http.MethodPatch, "/v1/accounts/"+url.PathEscape(id), nil, p, &a)
+	return call[keygate.Account](ctx, c, http.MethodPatch, "/v1/accounts/"+url.PathEscape(id), nil, p)
 }
 
 // Tier returns one tier.
 func (c *Client) Tier(ctx context.Context, name string) (*keygate.Tier, error) {
-	var t keygate.Tier
-	return &t, c.do(ctx, http.MethodGet, "/v1/tiers/"+url.PathEscape(name), nil, nil, &t)
+	return call[keygate.Tier](ctx, c, http.MethodGet, "/v1/tiers/"+url.PathEscape(name), nil, nil)
 }
 
 // CreateTier creates a tier.
 func (c *Client) CreateTier(ctx context.Context, req TierRequest) (*keygate.Tier, error) {
-	var t keygate.Tier
-	return &t, c.do(ctx, http.MethodPost, "/v1/tiers", nil, req, &t)
+	return call[keygate.Tier](ctx, c, http.MethodPost, "/v1/tiers", nil, req)
 }
 
 // UpdateTier changes a tier's limits; the change applies to every key on
 // the tier at once.
 func (c *Client) UpdateTier(ctx context.Context, name string, p TierPatch) (*keygate.Tier, error) {
-	var t keygate.Tier
-	return &t, c.do(ctx, http.MethodPatch, "/v1/tiers/"+url.PathEscape(name), nil, p, &t)
+	return call[keygate.Tier](ctx, c, http.MethodPatch, "/v1/tiers/"+url.PathEscape(name), nil, p)
 }
 
 // DeleteTier deletes a tier that no account or key uses.
@@ -244,15 +227,13 @@ func (c *Client) DeleteTier(ctx context.Context, name string) error {
 // Audit lists one page of audit events, newest first; q holds actor,
 // action, target_type, target_id, since, until, cursor, limit.
 func (c *Client) Audit(ctx context.Context, q url.Values) (*List[*keygate.AuditEvent], error) {
-	var l List[*keygate.AuditEvent]
-	return &l, c.do(ctx, http.MethodGet, "/v1/audit", q, nil, &l)
+	return call[List[*keygate.AuditEvent]](ctx, c, http.MethodGet, "/v1/audit", q, nil)
 }
 
 // CreateRootKey creates a root key; the answer's Plaintext is the key,
 // shown once.
 func (c *Client) CreateRootKey(ctx context.Context, req RootKeyRequest) (*RootKeyView, error) {
-	var r RootKeyView
-	return &r, c.do(ctx, http.MethodPost, "/v1/root-keys", nil, req, &r)
+	return call[RootKeyView](ctx, c, http.MethodPost, "/v1/root-keys", nil, req)
 }
 
 // RootKeys lists the root keys, revoked ones included.
@@ -266,15 +247,13 @@ func (c *Client) RootKeys(ctx context.Context) ([]RootKeyView, error) {
 
 // RevokeRootKey revokes a root key at once.
 func (c *Client) RevokeRootKey(ctx context.Context, id string) (*RootKeyView, error) {
-	var r RootKeyView
-	return &r, c.do(ctx, http.MethodPost, "/v1/root-keys/"+url.PathEscape(id)+"/revoke", nil, nil, &r)
+	return call[RootKeyView](ctx, c, http.MethodPost, "/v1/root-keys/"+url.PathEscape(id)+"/revoke", nil, nil)
 }
 
 // Usage returns aggregated usage; q holds key_id, account_id, from, to and
 // granularity.
 func (c *Client) Usage(ctx context.Context, q url.Values) (*UsageResponse, error) {
-	var u UsageResponse
-	return &u, c.do(ctx, http.MethodGet, "/v1/usage", q, nil, &u)
+	return call[UsageResponse](ctx, c, http.MethodGet, "/v1/usage", q, nil)
 }
 
 // UsageCSV returns aggregated usage as the server's CSV export.
@@ -285,8 +264,20 @@ func (c *Client) UsageCSV(ctx context.Context, q url.Values) ([]byte, error) {
 	}
 	q2.Set("format", "csv")
 	var raw rawBody
-	err := c.do(ctx, http.MethodGet, "/v1/usage", q2, nil, &raw)
-	return raw, err
+	if err := c.do(ctx, http.MethodGet, "/v1/usage", q2, nil, &raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// call sends one request and decodes the answer into a new T. On any
+// error it returns nil, never a half-filled value.
+func call[T any](ctx context.Context, c *Client, method, path string, query url.Values, body any) (*T, error) {
+	var v T
+	if err := c.do(ctx, method, path, query, body, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
 }
 
 // rawBody takes an answer as it is, for non-JSON bodies.

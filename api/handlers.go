@@ -64,7 +64,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
-	_, err := w.Write(openapiJSON)
+	_, err := w.Write(openapiDocument())
 	return err
 }
 

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -35,6 +37,25 @@ const (
 
 //go:embed openapi.json
 var openapiJSON []byte
+
+// openapiDocument is the OpenAPI document as served: api/openapi.json with
+// info.version set to keygate.Version, so that the document and `keygate
+// version` always name the same release.
+var openapiDocument = sync.OnceValue(func() []byte {
+	var doc struct {
+		Info struct {
+			Version string `json:"version"`
+		} `json:"info"`
+	}
+	// The file is embedded and TestOpenAPIVersionIsKeygates checks the
+	// result, so neither failure below can reach a running server.
+	if json.Unmarshal(openapiJSON, &doc) != nil {
+		return openapiJSON
+	}
+	// info comes first in the file, so its version is the first one.
+	old := fmt.Appendf(nil, "%q: %q", "version", doc.Info.Version)
+	return bytes.Replace(openapiJSON, old, fmt.Appendf(nil, "%q: %q", "version", keygate.Version), 1)
+})
 
 // Server serves the API. Set its fields, then call Handler.
 type Server struct {
@@ -220,7 +241,7 @@ func (s *Server) unrouted(mux *http.ServeMux) http.Handler {
 		if probe.status == http.StatusMethodNotAllowed {
 			allow := probe.header.Get("Allow")
 			w.Header().Set("Allow", allow)
-			s.fail(w, r, keygate.Errorf("METHOD_NOT_ALLOWED", "%s is not allowed on %s; use %s.", r.Method, r.URL.Path, allow))
+			s.fail(w, r, keygate.Errorf(keygate.EMETHOD, "%s is not allowed on %s; use %s.", r.Method, r.URL.Path, allow))
 			return
 		}
 		s.fail(w, r, keygate.Errorf(keygate.ENOTFOUND, "There is no endpoint at %s; see /v1/openapi.json for the API.", r.URL.Path))

@@ -65,7 +65,7 @@ func Status(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case keygate.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
-	case "METHOD_NOT_ALLOWED":
+	case keygate.EMETHOD:
 		return http.StatusMethodNotAllowed
 	case keygate.EUPSTREAM:
 		return http.StatusBadGateway
@@ -76,8 +76,9 @@ func Status(code string) int {
 }
 
 // OutcomeStatus returns the HTTP status a refused keyed request gets for a
-// verification outcome (SPEC §4). VALID has none of its own: the request
-// goes through and the handler answers.
+// verification outcome (the table in README, "Verification outcomes").
+// VALID has none of its own: the request goes through and the handler
+// answers.
 func OutcomeStatus(o keygate.Outcome) int {
 	switch o {
 	case keygate.OutcomeValid:
@@ -104,7 +105,7 @@ var titles = map[string]string{
 	keygate.ETOOLARGE:        "Request body too large",
 	keygate.EUNAVAILABLE:     "Service unavailable",
 	keygate.EINTERNAL:        "Internal error",
-	"METHOD_NOT_ALLOWED":     "Method not allowed",
+	keygate.EMETHOD:          "Method not allowed",
 	keygate.EUPSTREAM:        "Upstream unavailable",
 	keygate.EUPSTREAMTIMEOUT: "Upstream timeout",
 

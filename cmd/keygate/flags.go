@@ -94,6 +94,7 @@ var synopses = map[string]string{
 	"keygate audit":            "keygate audit [--actor A] [--action A] [--target-type T] [--target ID] [--since TIME] [--until TIME] [--limit N] [--cursor C]",
 	"keygate root-keys create": "keygate root-keys create --name N --permission P [--permission P …]",
 	"keygate root-keys revoke": "keygate root-keys revoke ROOT_KEY_ID",
+	"keygate routes check":     "keygate routes check FILE",
 	"keygate serve":            "keygate serve [flags]\n\nEvery flag can also be set as KEYGATE_<NAME> (--db is KEYGATE_DB, --root-key-file is KEYGATE_ROOT_KEY_FILE); flags win.",
 	"keygate import": "keygate import FILE|- [--format csv|jsonl] [--batch 10000] [--on-error skip|stop]\n\n" +
 		"FILE is CSV with a header row, or JSON Lines, with the fields hash (SHA-256 hex of the key)\n" +

@@ -41,6 +41,7 @@ var commands = [][]string{
 	{"keys", "enable"}, {"keys", "disable"}, {"keys", "revoke"},
 	{"tiers"}, {"tiers", "list"}, {"tiers", "show"}, {"tiers", "create"}, {"tiers", "update"}, {"tiers", "delete"},
 	{"root-keys"}, {"root-keys", "create"}, {"root-keys", "list"}, {"root-keys", "revoke"},
+	{"routes"}, {"routes", "check"}, {"demo"},
 }
 
 func TestHelpExitsZeroAndShowsNoSecret(t *testing.T) {
@@ -75,6 +76,9 @@ func TestGroupUsageErrors(t *testing.T) {
 		{[]string{"accounts", "frobnicate"}, `unknown subcommand "accounts frobnicate"`},
 		{[]string{"tiers", "nope"}, `unknown subcommand "tiers nope"`},
 		{[]string{"root-keys"}, "keygate root-keys needs a subcommand"},
+		{[]string{"routes"}, "keygate routes needs a subcommand"},
+		{[]string{"routes", "lint"}, `unknown subcommand "routes lint"`},
+		{[]string{"routes", "check"}, "keygate routes check needs one FILE"},
 	}
 	for _, tt := range tests {
 		code, _, stderr := runMain(t, nil, tt.args...)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,9 @@ import (
 // binary is the keygate binary built once for the end-to-end tests.
 var binary string
 
+// testVersion is the keygate.Version the binary is built with.
+const testVersion = "v9.8.7-test"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "keygate-bin")
 	if err != nil {
@@ -28,7 +32,19 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "keygate")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	args := []string{"build", "-o", binary, "-ldflags", "-X github.com/keygate/keygate.Version=" + testVersion}
+	// Under -cover, the binary is built with coverage too and writes its
+	// counters where the test binary writes its own, so that go test
+	// counts what the end-to-end tests run in the binary as cmd/keygate's
+	// coverage (README, "Coverage").
+	flag.Parse()
+	if mode := testing.CoverMode(); mode != "" {
+		if f := flag.Lookup("test.gocoverdir"); f != nil && f.Value.String() != "" {
+			args = append(args, "-cover", "-covermode="+mode, "-coverpkg=github.com/keygate/keygate/cmd/keygate")
+			os.Setenv("GOCOVERDIR", f.Value.String())
+		}
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building keygate: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -277,10 +293,30 @@ func TestCLIErrors(t *testing.T) {
 	}
 }
 
-func TestVersion(t *testing.T) {
+// TestVersionAgrees checks that `keygate version`, /healthz and the
+// OpenAPI document the server serves all name the version the binary was
+// built with.
+func TestVersionAgrees(t *testing.T) {
 	out, err := exec.Command(binary, "version").Output()
-	if err != nil || !strings.HasPrefix(string(out), "keygate v") {
-		t.Fatalf("keygate version: got %q, %v", out, err)
+	if err != nil || !strings.HasPrefix(string(out), "keygate "+testVersion+" (") {
+		t.Fatalf("keygate version: got %q, %v; want keygate %s (…)", out, err, testVersion)
+	}
+	s := startServer(t, "--db", filepath.Join(t.TempDir(), "keygate.db"))
+	var doc struct {
+		Info struct {
+			Version string `json:"version"`
+		} `json:"info"`
+	}
+	getJSON(t, s.url+"/v1/openapi.json", "", &doc)
+	if doc.Info.Version != testVersion {
+		t.Errorf("/v1/openapi.json info.version = %q, want %q", doc.Info.Version, testVersion)
+	}
+	var health struct {
+		Version string `json:"version"`
+	}
+	getJSON(t, s.url+"/healthz", "", &health)
+	if health.Version != testVersion {
+		t.Errorf("/healthz version = %q, want %q", health.Version, testVersion)
 	}
 }
 

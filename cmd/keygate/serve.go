@@ -212,35 +212,3 @@ func (m *Main) applyConfigFile(fs *flag.FlagSet, cfg *serveConfig) error {
 	}
 	return nil
 }
-
-// runRoutes runs `keygate routes check FILE`.
-func (m *Main) runRoutes(_ context.Context, args []string) error {
-	if len(args) != 2 || args[0] != "check" {
-		return fmt.Errorf("%w: use keygate routes check FILE", errUsage)
-	}
-	c, err := route.Load(args[1])
-	if err != nil {
-		return err
-	}
-	rules := c.Routes.Rules()
-	fmt.Fprintf(m.Stdout, "%s: %d rules and the default, first match wins:\n", args[1], len(rules)-1)
-	for _, r := range rules {
-		methods := "*"
-		if len(r.Methods) > 0 {
-			methods = strings.Join(r.Methods, ",")
-		}
-		path := r.Path
-		if path == "" {
-			path = "(default)"
-		}
-		need := "a valid key"
-		switch {
-		case r.Public:
-			need = "public"
-		case len(r.Scopes) > 0:
-			need = "scopes " + strings.Join(r.Scopes, " ")
-		}
-		fmt.Fprintf(m.Stdout, "  %-8s %-32s %-24s %s\n", methods, path, r.Label(), need)
-	}
-	return nil
-}
