@@ -16,6 +16,13 @@ type Account struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 
+	// DisabledAt is when an operator disabled the account: its keys
+	// answer DISABLED and it cannot sign in to the portal. Nil while the
+	// account is enabled.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	// Operator lets the account use the portal's admin pages.
+	Operator bool `json:"operator,omitempty"`
+
 	// PasswordHash is the portal login's password hash; empty when the
 	// account cannot log in. It never leaves the server.
 	PasswordHash string `json:"-"`

@@ -22,6 +22,11 @@ const (
 	ActionRootKeyCreated  = "root_key.created"
 	ActionRootKeyRevoked  = "root_key.revoked"
 	ActionAccountRegister = "account.registered"
+	ActionAccountDisabled = "account.disabled"
+	ActionAccountEnabled  = "account.enabled"
+	// ActionAccountPassword records a change of the account's portal
+	// password; the details never hold the password or its hash.
+	ActionAccountPassword = "account.password_changed"
 	// ActionKeyExposed records a key seen in a request's URL (refused with
 	// KEY_IN_QUERY): it may sit in access logs and browser histories, so
 	// its owner should rotate it.

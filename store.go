@@ -105,6 +105,7 @@ type Change struct {
 type Store interface {
 	UsageStore
 	WebhookStore
+	SessionStore
 
 	CreateTier(ctx context.Context, t *Tier, ev ...*AuditEvent) error
 	// UpdateTier reads the named tier and calls fn with it in a transaction
@@ -122,7 +123,8 @@ type Store interface {
 	CreateAccount(ctx context.Context, a *Account, firstKey *Key, ev ...*AuditEvent) error
 	// UpdateAccount reads the account and calls fn with it in a
 	// transaction that no other writer can interleave with, then stores the
-	// name, email, tier and password hash fn set. ENOTFOUND if the account
+	// name, email, tier, password hash, disabled time and operator flag fn
+	// set. ENOTFOUND if the account
 	// does not exist, ECONFLICT if another account has the new email,
 	// EINVALID if the new tier does not exist.
 	UpdateAccount(ctx context.Context, id string, fn func(*Account) ([]*AuditEvent, error)) (*Account, error)

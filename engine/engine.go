@@ -507,6 +507,11 @@ func (e *Engine) verify(ctx context.Context, req keygate.VerifyRequest, now time
 		v.Outcome = keygate.OutcomeDisabled
 		return v
 	}
+	if v.Account != nil && v.Account.DisabledAt != nil {
+		// An operator disabled the whole account (manage.SetAccountDisabled).
+		v.Outcome = keygate.OutcomeDisabled
+		return v
+	}
 	lim := ent.limits(v.Tier)
 	if ent.rare != nil && len(ent.rare.cidrs) > 0 && !allowed(ent.rare.cidrs, req.IP) {
 		v.Outcome = keygate.OutcomeIPNotAllowed

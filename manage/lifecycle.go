@@ -197,6 +197,7 @@ func (s *Service) UpdateAccount(ctx context.Context, actor, id string, change fu
 		old := *a
 		change(a)
 		a.ID, a.CreatedAt, a.PasswordHash, a.UpdatedAt = old.ID, old.CreatedAt, old.PasswordHash, old.UpdatedAt
+		a.DisabledAt, a.Operator = old.DisabledAt, old.Operator // SetAccountDisabled, SetOperator
 		if err := a.Validate(); err != nil {
 			return nil, err
 		}

@@ -10,7 +10,7 @@ import (
 	"github.com/keygate/keygate"
 )
 
-const accountColumns = `id, name, email, tier, password_hash, created_at, updated_at`
+const accountColumns = `id, name, email, tier, password_hash, created_at, updated_at, disabled_at, operator`
 
 // CreateAccount stores a and, when firstKey is not nil, that key, in one
 // transaction. It sets an empty a.ID to a new ID, zero times to Now, a's
@@ -40,8 +40,8 @@ func (s *Store) CreateAccount(ctx context.Context, a *keygate.Account, firstKey 
 		}
 	}
 	return s.write(ctx, "create account", false, ev, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
-		_, err := tx.Exec(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			a.ID, a.Name, a.Email, a.Tier, a.PasswordHash, ms(a.CreatedAt), ms(a.UpdatedAt))
+		_, err := tx.Exec(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			a.ID, a.Name, a.Email, a.Tier, a.PasswordHash, ms(a.CreatedAt), ms(a.UpdatedAt), msPtr(a.DisabledAt), a.Operator)
 		if err != nil {
 			return nil, accountConflict(err, a)
 		}
@@ -58,8 +58,8 @@ func (s *Store) CreateAccount(ctx context.Context, a *keygate.Account, firstKey 
 
 // UpdateAccount reads the account with SELECT … FOR UPDATE, which holds it
 // against every other writer until the transaction commits, calls fn with
-// a copy, and stores the name, email (in lower case), tier, password hash
-// and UpdatedAt fn set, with the audit events fn returns. ENOTFOUND if the
+// a copy, and stores the name, email (in lower case), tier, password hash,
+// disabled time, operator flag and UpdatedAt fn set, with the audit events fn returns. ENOTFOUND if the
 // account does not exist, ECONFLICT if another account has the email,
 // EINVALID if the tier does not exist; fn's error as it is, except
 // keygate.ErrUnchanged, after which nothing is written.
@@ -85,8 +85,10 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keygate.A
 		a.ID, a.CreatedAt = cur.ID, cur.CreatedAt
 		a.Email = normalizeEmail(a.Email)
 		a.UpdatedAt = ms(a.UpdatedAt)
-		_, err = tx.Exec(ctx, `UPDATE accounts SET name = $1, email = $2, tier = $3, password_hash = $4, updated_at = $5
-			WHERE id = $6`, a.Name, a.Email, a.Tier, a.PasswordHash, a.UpdatedAt, a.ID)
+		a.DisabledAt = msPtr(a.DisabledAt)
+		_, err = tx.Exec(ctx, `UPDATE accounts SET name = $1, email = $2, tier = $3, password_hash = $4, updated_at = $5,
+			disabled_at = $6, operator = $7 WHERE id = $8`,
+			a.Name, a.Email, a.Tier, a.PasswordHash, a.UpdatedAt, a.DisabledAt, a.Operator, a.ID)
 		if err != nil {
 			return nil, accountConflict(err, &a)
 		}
@@ -156,10 +158,11 @@ func (s *Store) Accounts(ctx context.Context, f keygate.AccountFilter) ([]*keyga
 
 func scanAccount(row pgx.Row) (*keygate.Account, error) {
 	var a keygate.Account
-	if err := row.Scan(&a.ID, &a.Name, &a.Email, &a.Tier, &a.PasswordHash, &a.CreatedAt, &a.UpdatedAt); err != nil {
+	if err := row.Scan(&a.ID, &a.Name, &a.Email, &a.Tier, &a.PasswordHash, &a.CreatedAt, &a.UpdatedAt, &a.DisabledAt, &a.Operator); err != nil {
 		return nil, err
 	}
 	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+	a.DisabledAt = utcPtr(a.DisabledAt)
 	return &a, nil
 }
 

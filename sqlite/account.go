@@ -9,7 +9,7 @@ import (
 	"github.com/keygate/keygate"
 )
 
-const accountColumns = `id, name, email, tier, password_hash, created_at, updated_at`
+const accountColumns = `id, name, email, tier, password_hash, created_at, updated_at, disabled_at, operator`
 
 // CreateAccount stores a and, when firstKey is not nil, that key, in one
 // transaction. It sets an empty a.ID to a new ID, zero times to Now, a's
@@ -42,8 +42,8 @@ func (s *Store) CreateAccount(ctx context.Context, a *keygate.Account, firstKey 
 		if err := tierExists(ctx, tx, a.Tier, unknownTier); err != nil {
 			return nil, err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			a.ID, a.Name, a.Email, a.Tier, a.PasswordHash, millis(a.CreatedAt), millis(a.UpdatedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, a.Name, a.Email, a.Tier, a.PasswordHash, millis(a.CreatedAt), millis(a.UpdatedAt), nullMillis(a.DisabledAt), a.Operator)
 		if err != nil {
 			return nil, accountConflict(err, a)
 		}
@@ -60,8 +60,8 @@ func (s *Store) CreateAccount(ctx context.Context, a *keygate.Account, firstKey 
 
 // UpdateAccount reads the account with the given id and calls fn with a
 // copy of it inside the write transaction, then stores the name, email
-// (in lower case), tier and password hash fn set, with the audit events fn
-// returns. ENOTFOUND if
+// (in lower case), tier, password hash, disabled time and operator flag fn
+// set, with the audit events fn returns. ENOTFOUND if
 // the account does not exist, ECONFLICT if another account has the email,
 // EINVALID if the tier does not exist; fn's error as it is, except
 // keygate.ErrUnchanged, after which nothing is written.
@@ -87,11 +87,13 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keygate.A
 		a.ID, a.CreatedAt = cur.ID, cur.CreatedAt
 		a.Email = normalizeEmail(a.Email)
 		a.UpdatedAt = stored(a.UpdatedAt)
+		a.DisabledAt = storedPtr(a.DisabledAt)
 		if err := tierExists(ctx, tx, a.Tier, unknownTier); err != nil {
 			return nil, err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE accounts SET name = ?, email = ?, tier = ?, password_hash = ?, updated_at = ?
-			WHERE id = ?`, a.Name, a.Email, a.Tier, a.PasswordHash, millis(a.UpdatedAt), a.ID)
+		_, err = tx.ExecContext(ctx, `UPDATE accounts SET name = ?, email = ?, tier = ?, password_hash = ?, updated_at = ?,
+			disabled_at = ?, operator = ? WHERE id = ?`,
+			a.Name, a.Email, a.Tier, a.PasswordHash, millis(a.UpdatedAt), nullMillis(a.DisabledAt), a.Operator, a.ID)
 		if err != nil {
 			return nil, accountConflict(err, &a)
 		}
@@ -154,11 +156,13 @@ func (s *Store) Accounts(ctx context.Context, f keygate.AccountFilter) ([]*keyga
 func scanAccount(sc scanner) (*keygate.Account, error) {
 	var a keygate.Account
 	var created, updated int64
-	if err := sc.Scan(&a.ID, &a.Name, &a.Email, &a.Tier, &a.PasswordHash, &created, &updated); err != nil {
+	var disabled sql.NullInt64
+	if err := sc.Scan(&a.ID, &a.Name, &a.Email, &a.Tier, &a.PasswordHash, &created, &updated, &disabled, &a.Operator); err != nil {
 		return nil, err
 	}
 	a.CreatedAt = fromMillis(created)
 	a.UpdatedAt = fromMillis(updated)
+	a.DisabledAt = fromNullMillis(disabled)
 	return &a, nil
 }
 

@@ -130,6 +130,8 @@ func testUpdateAccount(t *testing.T, f *fixture) {
 	upd.Email = f.email()
 	upd.Tier = tier.Name
 	upd.PasswordHash = "$2a$10$abcdefghijklmnopqrstuv"
+	upd.DisabledAt = ptr(f.now.Add(2 * time.Hour))
+	upd.Operator = true
 	upd.UpdatedAt = f.now.Add(time.Hour)
 	mustOK(t, f.replaceAccount(&upd), "UpdateAccount")
 
@@ -159,6 +161,13 @@ func testUpdateAccount(t *testing.T, f *fixture) {
 	got, err = f.s.Account(f.ctx, a.ID)
 	mustOK(t, err, "Account")
 	checkSame(t, "Account after refused updates", got, &upd)
+
+	// Enabling again clears the disabled time.
+	upd.DisabledAt, upd.Operator = nil, false
+	mustOK(t, f.replaceAccount(&upd), "UpdateAccount (enable)")
+	got, err = f.s.Account(f.ctx, a.ID)
+	mustOK(t, err, "Account")
+	checkSame(t, "Account after enabling", got, &upd)
 }
 
 func testAccounts(t *testing.T, f *fixture) {

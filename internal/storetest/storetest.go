@@ -80,6 +80,10 @@ func Run(t *testing.T, newStore func(t *testing.T) keygate.Store) {
 		{"WebhookEnqueue", testWebhookEnqueue},
 		{"WebhookClaimConcurrent", testWebhookClaimConcurrent},
 		{"ExpiringKeys", testExpiringKeys},
+		{"Sessions", testSessions},
+		{"SessionErrors", testSessionErrors},
+		{"RevokeSessions", testRevokeSessions},
+		{"PruneSessions", testPruneSessions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
