@@ -42,6 +42,9 @@ var commands = [][]string{
 	{"tiers"}, {"tiers", "list"}, {"tiers", "show"}, {"tiers", "create"}, {"tiers", "update"}, {"tiers", "delete"},
 	{"root-keys"}, {"root-keys", "create"}, {"root-keys", "list"}, {"root-keys", "revoke"},
 	{"routes"}, {"routes", "check"}, {"demo"},
+	{"webhooks"}, {"webhooks", "create"}, {"webhooks", "list"}, {"webhooks", "get"}, {"webhooks", "update"},
+	{"webhooks", "delete"}, {"webhooks", "rotate-secret"}, {"webhooks", "test"}, {"webhooks", "deliveries"},
+	{"webhooks", "redeliver"},
 }
 
 func TestHelpExitsZeroAndShowsNoSecret(t *testing.T) {

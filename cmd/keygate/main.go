@@ -7,6 +7,7 @@
 //	keygate audit [filters]
 //	keygate usage [filters]
 //	keygate root-keys create|list|revoke
+//	keygate webhooks create|list|get|update|delete|rotate-secret|test|deliveries|redeliver
 //	keygate import FILE            import legacy keys by SHA-256 hash
 //	keygate version
 //
@@ -86,6 +87,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runUsage(ctx, args[1:])
 	case "root-keys", "root-key":
 		return m.runRootKeys(ctx, args[1:])
+	case "webhooks", "webhook":
+		return m.runWebhooks(ctx, args[1:])
 	case "import":
 		return m.runImport(ctx, args[1:])
 	case "demo":
@@ -161,6 +164,8 @@ Usage:
   keygate usage [--key ID | --account ID] [--granularity hour|day] [--from 7d]
                                          requests per hour or day, with a bar chart
   keygate root-keys create|list|revoke   manage admin credentials
+  keygate webhooks create|list|get|update|delete|rotate-secret|test|deliveries|redeliver
+                                         signed event notifications to your endpoints
   keygate import FILE [--format csv|jsonl] [--on-error skip|stop]
                                          import keys issued elsewhere, by hash
   keygate demo [--addr HOST:PORT]        the weather API behind the gateway, with keys to try
