@@ -82,10 +82,24 @@ type Key struct {
 	// Replaces names the key this one replaced.
 	ReplacedBy string `json:"replaced_by,omitempty"`
 	Replaces   string `json:"replaces,omitempty"`
+	// LineageID is the ID of the first key of the rotation chain this key
+	// belongs to; empty for a key that replaced none (its lineage is its own
+	// ID). A replacement continues its lineage's quota counters, so that
+	// rotating a key does not reset them. It never changes.
+	LineageID string `json:"lineage_id,omitempty"`
 
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
+
+// Lineage returns the ID of the first key of k's rotation chain: the
+// identity its own quota counters are kept under.
+func (k *Key) Lineage() string {
+	if k.LineageID != "" {
+		return k.LineageID
+	}
+	return k.ID
 }
 
 // Status values of a key at a point in time.

@@ -51,7 +51,9 @@ type AuditFilter struct {
 	Limit      int
 }
 
-// Counter is a key's request count for one UTC day ("2006-01-02").
+// Counter is a request count for one UTC day ("2006-01-02"). KeyID is the
+// counter's identity (see CounterID): a key's lineage ID, or an account
+// ID for tiers counted per account.
 type Counter struct {
 	KeyID string
 	Day   string

@@ -16,6 +16,9 @@ type TierRequest struct {
 	QuotaPerDay   int64   `json:"quota_per_day"`
 	RatePerSecond float64 `json:"rate_per_second"`
 	Burst         int64   `json:"burst"`
+	// QuotaScope is keygate.QuotaScopeAccount (the default) or
+	// keygate.QuotaScopeKey.
+	QuotaScope string `json:"quota_scope,omitempty"`
 }
 
 // TierPatch is the body of PATCH /v1/tiers/{name}: the limits to change.
@@ -23,6 +26,7 @@ type TierPatch struct {
 	QuotaPerDay   *int64   `json:"quota_per_day,omitempty"`
 	RatePerSecond *float64 `json:"rate_per_second,omitempty"`
 	Burst         *int64   `json:"burst,omitempty"`
+	QuotaScope    *string  `json:"quota_scope,omitempty"`
 }
 
 func (s *Server) createTier(w http.ResponseWriter, r *http.Request) error {
@@ -30,7 +34,7 @@ func (s *Server) createTier(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
-	t := &keygate.Tier{Name: req.Name, QuotaPerDay: req.QuotaPerDay, RatePerSecond: req.RatePerSecond, Burst: req.Burst}
+	t := &keygate.Tier{Name: req.Name, QuotaPerDay: req.QuotaPerDay, RatePerSecond: req.RatePerSecond, Burst: req.Burst, QuotaScope: req.QuotaScope}
 	if err := s.Admin.CreateTier(r.Context(), actor(r), t); err != nil {
 		return err
 	}
@@ -59,6 +63,9 @@ func (s *Server) updateTier(w http.ResponseWriter, r *http.Request) error {
 		}
 		if req.Burst != nil {
 			t.Burst = *req.Burst
+		}
+		if req.QuotaScope != nil {
+			t.QuotaScope = *req.QuotaScope
 		}
 	})
 	if err != nil {

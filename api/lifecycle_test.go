@@ -158,6 +158,26 @@ func TestTiersCRUDAndRateLimitAnswers(t *testing.T) {
 		t.Fatalf("over quota: got %d %+v, Retry-After %q, RateLimit %q", resp.StatusCode, p, resp.Header.Get("Retry-After"), resp.Header.Get("RateLimit"))
 	}
 
+	if tier.QuotaScope != keygate.QuotaScopeAccount {
+		t.Fatalf("a new tier's quota_scope: got %q, want account", tier.QuotaScope)
+	}
+	// The account's second key shares the spent quota.
+	k2 := ts.newKey(t, `{"account_id":"`+acct+`"}`)
+	if code, outcome, _ := ts.weather(t, k2.Plaintext); code != 429 || outcome != "QUOTA_EXCEEDED" {
+		t.Fatalf("second key of an account whose quota is spent: got %d %s, want 429 QUOTA_EXCEEDED", code, outcome)
+	}
+	// Counted per key, the second key has a quota of its own.
+	ts.call(t, "PATCH", "/v1/tiers/trial", ts.root(), `{"quota_scope":"key"}`, &tier)
+	if tier.QuotaScope != keygate.QuotaScopeKey {
+		t.Fatalf("PATCH quota_scope: got %+v", tier)
+	}
+	if code, outcome, _ := ts.weather(t, k2.Plaintext); code != 200 {
+		t.Fatalf("second key on a tier counted per key: got %d %s, want 200", code, outcome)
+	}
+	if resp := ts.call(t, "PATCH", "/v1/tiers/trial", ts.root(), `{"quota_scope":"everyone"}`, nil); resp.StatusCode != 400 {
+		t.Fatalf("PATCH a bad quota_scope: got %d, want 400", resp.StatusCode)
+	}
+
 	// Raising the tier's quota applies at once.
 	ts.call(t, "PATCH", "/v1/tiers/trial", ts.root(), `{"quota_per_day":10}`, &tier)
 	if code, outcome, _ := ts.weather(t, k.Plaintext); code != 200 {
@@ -181,6 +201,7 @@ func TestTiersCRUDAndRateLimitAnswers(t *testing.T) {
 		`{"name":"x","quota_per_day":1,"rate_per_second":0,"burst":1}`,
 		`{"name":"x","quota_per_day":1,"rate_per_second":1,"burst":0}`,
 		`{"name":"x","quota_per_day":1e15,"rate_per_second":1,"burst":1}`,
+		`{"name":"x","quota_per_day":1,"rate_per_second":1,"burst":1,"quota_scope":"ip"}`,
 	} {
 		if resp := ts.call(t, "POST", "/v1/tiers", ts.root(), body, &pb); resp.StatusCode != 400 {
 			t.Errorf("POST /v1/tiers %s: got %d, want 400", body, resp.StatusCode)

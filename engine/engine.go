@@ -21,8 +21,15 @@ import (
 	"github.com/keygate/keygate/apikey"
 )
 
-// Limiter enforces rate limits and daily quotas per key. quota.Local is
-// the in-process implementation; redis.Limiter counts across instances.
+// Limiter enforces rate limits and daily quotas per counter. quota.Local
+// is the in-process implementation; redis.Limiter counts across instances.
+//
+// A counter is named by the identity keygate.CounterID gives a key on its
+// tier: the account's ID when the tier counts per account (all of the
+// account's keys share one bucket and one daily count, each checked
+// against its own limits), or the key's lineage ID when it counts per key
+// (a rotated key continues the counts of the key it replaced). The
+// limiter treats it as an opaque string.
 //
 // An error means the limiter could not decide. The engine then lets the
 // request pass without limit figures, logs the error (at most once every
@@ -31,12 +38,12 @@ import (
 // it guards. A limiter that can degrade better does so itself, as
 // redis.Limiter does by counting locally while Redis is unreachable.
 type Limiter interface {
-	// Take decides one request at time now and consumes from the key's
-	// limits when it is allowed.
-	Take(ctx context.Context, id string, lim keygate.Limits, now time.Time) (keygate.LimitResult, error)
-	// Peek reports the key's figures at time now without consuming
+	// Take decides one request at time now and consumes from the
+	// counter's bucket and daily count when it is allowed.
+	Take(ctx context.Context, counter string, lim keygate.Limits, now time.Time) (keygate.LimitResult, error)
+	// Peek reports the counter's figures at time now without consuming
 	// anything.
-	Peek(ctx context.Context, id string, lim keygate.Limits, now time.Time) (keygate.LimitResult, error)
+	Peek(ctx context.Context, counter string, lim keygate.Limits, now time.Time) (keygate.LimitResult, error)
 }
 
 // LocalCounters is implemented by a Limiter that holds counts in this
@@ -106,6 +113,28 @@ type rareFields struct {
 	burst         *int64
 	cidrs         []netip.Prefix // parsed IPAllow
 	revokedAt     *time.Time
+	// The limiter's counter identities (keygate.CounterID) that differ
+	// from the key's ID and account ID: the lineage of a rotated key, and
+	// the account's test counter for a test key.
+	lineage     string
+	testAccount string
+}
+
+// counter returns the identity the limiter counts this key under on tier
+// t: keygate.CounterID, from strings made when the entry was.
+func (ent *entry) counter(t *keygate.Tier) string {
+	r := ent.rare
+	own := r != nil && (r.quotaPerDay != nil || r.ratePerSecond != nil || r.burst != nil)
+	if t.QuotaScope != keygate.QuotaScopeKey && !own {
+		if r != nil && r.testAccount != "" {
+			return r.testAccount
+		}
+		return ent.key.AccountID
+	}
+	if r != nil && r.lineage != "" {
+		return r.lineage
+	}
+	return ent.key.ID
 }
 
 // limits returns the tier's limits with the key's own applied.
@@ -375,10 +404,17 @@ func newEntry(k *keygate.Key, in *interner) ([32]byte, *entry, error) {
 	if len(k.Meta) > 0 {
 		ent.key.Meta = slices.Clone(k.Meta)
 	}
-	if k.QuotaPerDay == nil && k.RatePerSecond == nil && k.Burst == nil && len(k.IPAllow) == 0 && k.RevokedAt == nil {
+	if k.QuotaPerDay == nil && k.RatePerSecond == nil && k.Burst == nil && len(k.IPAllow) == 0 && k.RevokedAt == nil &&
+		k.LineageID == "" && k.Env != keygate.EnvTest {
 		return sum, ent, nil
 	}
 	r := &rareFields{quotaPerDay: k.QuotaPerDay, ratePerSecond: k.RatePerSecond, burst: k.Burst, revokedAt: k.RevokedAt}
+	if k.LineageID != "" && k.LineageID != k.ID {
+		r.lineage = strings.Clone(k.LineageID)
+	}
+	if k.Env == keygate.EnvTest {
+		r.testAccount = in.str(keygate.CounterID(keygate.QuotaScopeAccount, k.AccountID, k.Env, "", false))
+	}
 	for _, c := range k.IPAllow {
 		p, err := keygate.ParseCIDR(c)
 		if err != nil {
@@ -515,20 +551,20 @@ func (e *Engine) verify(ctx context.Context, req keygate.VerifyRequest, now time
 	lim := ent.limits(v.Tier)
 	if ent.rare != nil && len(ent.rare.cidrs) > 0 && !allowed(ent.rare.cidrs, req.IP) {
 		v.Outcome = keygate.OutcomeIPNotAllowed
-		e.peek(ctx, &v, lim, now)
+		e.peek(ctx, &v, ent.counter(v.Tier), lim, now)
 		return v
 	}
 	if len(req.Scopes) > 0 {
 		if missing, ok := keygate.MissingScope(k.Scopes, req.Scopes); ok {
 			v.Outcome = keygate.OutcomeInsufficientScope
 			v.MissingScope = missing
-			e.peek(ctx, &v, lim, now)
+			e.peek(ctx, &v, ent.counter(v.Tier), lim, now)
 			return v
 		}
 	}
 	v.Outcome = keygate.OutcomeValid
 	if e.limiter != nil {
-		r, err := e.limiter.Take(ctx, k.ID, lim, now)
+		r, err := e.limiter.Take(ctx, ent.counter(v.Tier), lim, now)
 		if err != nil {
 			e.limiterFailed(k.ID, err)
 			return v
@@ -660,11 +696,11 @@ func allowed(cidrs []netip.Prefix, ip netip.Addr) bool {
 	return false
 }
 
-func (e *Engine) peek(ctx context.Context, v *keygate.Verification, lim keygate.Limits, now time.Time) {
+func (e *Engine) peek(ctx context.Context, v *keygate.Verification, counter string, lim keygate.Limits, now time.Time) {
 	if e.limiter == nil {
 		return
 	}
-	r, err := e.limiter.Peek(ctx, v.Key.ID, lim, now)
+	r, err := e.limiter.Peek(ctx, counter, lim, now)
 	if err != nil {
 		e.limiterFailed(v.Key.ID, err)
 		return

@@ -171,7 +171,7 @@ func (s *Service) prepareKey(k *keygate.Key) (string, error) {
 	k.HashAlg = keygate.HashKeygate
 	k.Enabled = true
 	k.RevokedAt, k.RevokedBy, k.RevokedReason = nil, "", ""
-	k.ReplacedBy, k.Replaces, k.LastUsedAt = "", "", nil
+	k.ReplacedBy, k.Replaces, k.LineageID, k.LastUsedAt = "", "", "", nil
 	k.CreatedAt, k.UpdatedAt = now, now
 	return plaintext, nil
 }

@@ -33,7 +33,7 @@ func (s *Service) UpdateKey(ctx context.Context, actor, id string, change func(*
 		k.ID, k.AccountID, k.Env, k.Start, k.Last4 = old.ID, old.AccountID, old.Env, old.Start, old.Last4
 		k.Hash, k.HashAlg, k.CreatedAt, k.LastUsedAt = old.Hash, old.HashAlg, old.CreatedAt, old.LastUsedAt
 		k.RevokedAt, k.RevokedBy, k.RevokedReason = old.RevokedAt, old.RevokedBy, old.RevokedReason
-		k.ReplacedBy, k.Replaces = old.ReplacedBy, old.Replaces
+		k.ReplacedBy, k.Replaces, k.LineageID = old.ReplacedBy, old.Replaces, old.LineageID
 		k.UpdatedAt = old.UpdatedAt
 		if err := k.Validate(); err != nil {
 			return nil, err
@@ -99,7 +99,8 @@ func jsonFields(v any) map[string]any {
 }
 
 // RotateKey issues a new key that takes over the old one's account, name,
-// tier, overrides, scopes, restrictions, metadata and expiry. The old key
+// tier, overrides, scopes, restrictions, metadata, expiry and lineage (so
+// today's quota counts carry over). The old key
 // keeps working for grace (0 = revoked at once), then answers REVOKED;
 // each records the other (replaced_by, replaces). It returns the new key
 // and its plaintext.
@@ -120,6 +121,8 @@ func (s *Service) RotateKey(ctx context.Context, actor, id string, grace time.Du
 		}
 		nk := old.Clone()
 		nk.Replaces = old.ID
+		// The replacement continues the old key's quota counters.
+		nk.LineageID = old.Lineage()
 		var err error
 		plaintext, err = apikey.Generate(s.prefix(), nk.Env)
 		if err != nil {
@@ -186,7 +189,7 @@ func (s *Service) DeleteTier(ctx context.Context, actor, name string) error {
 }
 
 func tierDetails(t *keygate.Tier) map[string]any {
-	return map[string]any{"quota_per_day": t.QuotaPerDay, "rate_per_second": t.RatePerSecond, "burst": t.Burst}
+	return map[string]any{"quota_per_day": t.QuotaPerDay, "rate_per_second": t.RatePerSecond, "burst": t.Burst, "quota_scope": t.QuotaScope}
 }
 
 // UpdateAccount applies change to an account's name, email or tier. A tier

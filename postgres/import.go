@@ -14,7 +14,7 @@ import (
 // importColumns are the columns ImportKeys copies, in keyArgs order.
 var importColumns = []string{"id", "account_id", "name", "env", "start", "last4", "hash", "hash_alg", "tier",
 	"quota_per_day", "rate_per_second", "burst", "scopes", "ip_allow", "meta", "expires_at", "enabled",
-	"revoked_at", "revoked_reason", "revoked_by", "replaced_by", "replaces", "created_at", "updated_at", "last_used_at"}
+	"revoked_at", "revoked_reason", "revoked_by", "replaced_by", "replaces", "created_at", "updated_at", "last_used_at", "lineage_id"}
 
 // ImportKeys stores keys in one transaction, skipping any whose hash is
 // already stored (or appears earlier in keys), and returns how many it

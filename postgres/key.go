@@ -15,10 +15,10 @@ import (
 
 const keyColumns = `id, account_id, name, env, start, last4, hash, hash_alg, tier,
 	quota_per_day, rate_per_second, burst, scopes, ip_allow, meta, expires_at, enabled,
-	revoked_at, revoked_reason, revoked_by, replaced_by, replaces, created_at, updated_at, last_used_at`
+	revoked_at, revoked_reason, revoked_by, replaced_by, replaces, created_at, updated_at, last_used_at, lineage_id`
 
 const insertKeySQL = `INSERT INTO keys (` + keyColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`
 
 // updateKeySQL sets every mutable field; the ID, account, env, hash, start,
 // last4, replaces and created_at of a key never change. last_used_at only
@@ -345,7 +345,7 @@ func keyArgs(k *keygate.Key) ([]any, error) {
 		k.ID, k.AccountID, k.Name, string(k.Env), k.Start, k.Last4, hash, k.HashAlg, nullString(k.Tier),
 		k.QuotaPerDay, k.RatePerSecond, k.Burst, list(k.Scopes), list(k.IPAllow), nullJSON(k.Meta), msPtr(k.ExpiresAt), k.Enabled,
 		msPtr(k.RevokedAt), k.RevokedReason, k.RevokedBy, k.ReplacedBy, k.Replaces,
-		ms(k.CreatedAt), ms(k.UpdatedAt), msPtr(k.LastUsedAt),
+		ms(k.CreatedAt), ms(k.UpdatedAt), msPtr(k.LastUsedAt), k.LineageID,
 	}, nil
 }
 
@@ -359,7 +359,7 @@ func scanKey(row pgx.Row) (*keygate.Key, error) {
 	)
 	if err := row.Scan(&k.ID, &k.AccountID, &k.Name, &env, &k.Start, &k.Last4, &hash, &k.HashAlg, &tier,
 		&k.QuotaPerDay, &k.RatePerSecond, &k.Burst, &k.Scopes, &k.IPAllow, &meta, &expires, &k.Enabled,
-		&revoked, &k.RevokedReason, &k.RevokedBy, &k.ReplacedBy, &k.Replaces, &k.CreatedAt, &k.UpdatedAt, &lastUsed); err != nil {
+		&revoked, &k.RevokedReason, &k.RevokedBy, &k.ReplacedBy, &k.Replaces, &k.CreatedAt, &k.UpdatedAt, &lastUsed, &k.LineageID); err != nil {
 		return nil, err
 	}
 	k.Env = keygate.Env(env)

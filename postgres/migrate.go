@@ -123,7 +123,7 @@ func (s *Store) applyMigration(ctx context.Context, conn *pgx.Conn, name, versio
 // migration, so that a built-in tier the operator deleted stays deleted.
 func seedTiers(ctx context.Context, s *Store, tx pgx.Tx) error {
 	for _, t := range keygate.DefaultTiers(s.now()) {
-		if _, err := tx.Exec(ctx, `INSERT INTO tiers (`+tierColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		if _, err := tx.Exec(ctx, `INSERT INTO tiers (name, quota_per_day, rate_per_second, burst, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 			t.Name, t.QuotaPerDay, t.RatePerSecond, t.Burst, ms(t.CreatedAt), ms(t.UpdatedAt)); err != nil {
 			return fmt.Errorf("tier %s: %w", t.Name, err)
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/keygate/keygate"
 )
 
-const tierColumns = `name, quota_per_day, rate_per_second, burst, created_at, updated_at`
+const tierColumns = `name, quota_per_day, rate_per_second, burst, created_at, updated_at, quota_scope`
 
 // CreateTier stores t, setting zero CreatedAt and UpdatedAt to Now.
 // ECONFLICT if a tier of that name exists.
@@ -22,8 +22,8 @@ func (s *Store) CreateTier(ctx context.Context, t *keygate.Tier, ev ...*keygate.
 		t.UpdatedAt = t.CreatedAt
 	}
 	return s.write(ctx, "create tier", false, ev, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
-		_, err := tx.Exec(ctx, `INSERT INTO tiers (`+tierColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-			t.Name, t.QuotaPerDay, t.RatePerSecond, t.Burst, ms(t.CreatedAt), ms(t.UpdatedAt))
+		_, err := tx.Exec(ctx, `INSERT INTO tiers (`+tierColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			t.Name, t.QuotaPerDay, t.RatePerSecond, t.Burst, ms(t.CreatedAt), ms(t.UpdatedAt), quotaScope(t))
 		if constraint(err, "tiers_pkey") {
 			return nil, &keygate.Error{Code: keygate.ECONFLICT, Err: err,
 				Message: "A tier named \"" + t.Name + "\" already exists; choose another name, or update that tier."}
@@ -60,8 +60,8 @@ func (s *Store) UpdateTier(ctx context.Context, name string, fn func(*keygate.Ti
 			return nil, err
 		}
 		t.Name, t.CreatedAt, t.UpdatedAt = cur.Name, cur.CreatedAt, ms(t.UpdatedAt)
-		if _, err := tx.Exec(ctx, `UPDATE tiers SET quota_per_day = $1, rate_per_second = $2, burst = $3, updated_at = $4
-			WHERE name = $5`, t.QuotaPerDay, t.RatePerSecond, t.Burst, t.UpdatedAt, t.Name); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE tiers SET quota_per_day = $1, rate_per_second = $2, burst = $3, updated_at = $4, quota_scope = $5
+			WHERE name = $6`, t.QuotaPerDay, t.RatePerSecond, t.Burst, t.UpdatedAt, quotaScope(&t), t.Name); err != nil {
 			return nil, err
 		}
 		if err := s.insertEvents(ctx, tx, evs); err != nil {
@@ -141,11 +141,19 @@ func (s *Store) Tiers(ctx context.Context) ([]*keygate.Tier, error) {
 
 func scanTier(row pgx.Row) (*keygate.Tier, error) {
 	var t keygate.Tier
-	if err := row.Scan(&t.Name, &t.QuotaPerDay, &t.RatePerSecond, &t.Burst, &t.CreatedAt, &t.UpdatedAt); err != nil {
+	if err := row.Scan(&t.Name, &t.QuotaPerDay, &t.RatePerSecond, &t.Burst, &t.CreatedAt, &t.UpdatedAt, &t.QuotaScope); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
 	return &t, nil
+}
+
+// quotaScope returns t's quota scope, an empty one being the default.
+func quotaScope(t *keygate.Tier) string {
+	if t.QuotaScope == "" {
+		t.QuotaScope = keygate.QuotaScopeAccount
+	}
+	return t.QuotaScope
 }
 
 func tierNotFound(name string) error {

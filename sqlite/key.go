@@ -14,10 +14,10 @@ import (
 
 const keyColumns = `id, account_id, name, env, start, last4, hash, hash_alg, tier,
 	quota_per_day, rate_per_second, burst, scopes, ip_allow, meta, expires_at, enabled,
-	revoked_at, revoked_reason, revoked_by, replaced_by, replaces, created_at, updated_at, last_used_at`
+	revoked_at, revoked_reason, revoked_by, replaced_by, replaces, created_at, updated_at, last_used_at, lineage_id`
 
 const insertKeySQL = `INSERT INTO keys (` + keyColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // updateKeySQL sets every mutable field; the ID, account, env, hash, start,
 // last4, replaces and created_at of a key never change. last_used_at only
@@ -438,7 +438,7 @@ func appendKeyArgs(args []any, k *keygate.Key) ([]any, error) {
 		k.ID, k.AccountID, k.Name, string(k.Env), k.Start, k.Last4, hash, k.HashAlg, nullString(k.Tier),
 		k.QuotaPerDay, k.RatePerSecond, k.Burst, scopes, ipAllow, nullJSON(k.Meta), nullMillis(k.ExpiresAt), k.Enabled,
 		nullMillis(k.RevokedAt), k.RevokedReason, k.RevokedBy, k.ReplacedBy, k.Replaces,
-		millis(k.CreatedAt), millis(k.UpdatedAt), nullMillis(k.LastUsedAt),
+		millis(k.CreatedAt), millis(k.UpdatedAt), nullMillis(k.LastUsedAt), k.LineageID,
 	), nil
 }
 
@@ -455,7 +455,7 @@ func scanKey(sc scanner) (*keygate.Key, error) {
 	)
 	if err := sc.Scan(&k.ID, &k.AccountID, &k.Name, &env, &k.Start, &k.Last4, &hashBlob, &k.HashAlg, &tier,
 		&quota, &rate, &burst, &scopes, &ipAllow, &meta, &expires, &k.Enabled,
-		&revoked, &k.RevokedReason, &k.RevokedBy, &k.ReplacedBy, &k.Replaces, &created, &updated, &lastUsed); err != nil {
+		&revoked, &k.RevokedReason, &k.RevokedBy, &k.ReplacedBy, &k.Replaces, &created, &updated, &lastUsed, &k.LineageID); err != nil {
 		return nil, err
 	}
 	k.Env = keygate.Env(env)

@@ -8,7 +8,7 @@ import (
 	"github.com/keygate/keygate"
 )
 
-const tierColumns = `name, quota_per_day, rate_per_second, burst, created_at, updated_at`
+const tierColumns = `name, quota_per_day, rate_per_second, burst, created_at, updated_at, quota_scope`
 
 // CreateTier stores t, setting zero CreatedAt and UpdatedAt to Now.
 // ECONFLICT if a tier of that name exists.
@@ -21,8 +21,8 @@ func (s *Store) CreateTier(ctx context.Context, t *keygate.Tier, ev ...*keygate.
 		t.UpdatedAt = t.CreatedAt
 	}
 	return s.write(ctx, "create tier", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
-		_, err := tx.ExecContext(ctx, `INSERT INTO tiers (`+tierColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-			t.Name, t.QuotaPerDay, t.RatePerSecond, t.Burst, millis(t.CreatedAt), millis(t.UpdatedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO tiers (`+tierColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			t.Name, t.QuotaPerDay, t.RatePerSecond, t.Burst, millis(t.CreatedAt), millis(t.UpdatedAt), quotaScope(t))
 		if uniqueViolation(err, "tiers.name") {
 			return nil, &keygate.Error{Code: keygate.ECONFLICT, Err: err,
 				Message: "A tier named \"" + t.Name + "\" already exists; choose another name, or update that tier."}
@@ -60,8 +60,8 @@ func (s *Store) UpdateTier(ctx context.Context, name string, fn func(*keygate.Ti
 		}
 		t.Name, t.CreatedAt = cur.Name, cur.CreatedAt
 		t.UpdatedAt = stored(t.UpdatedAt)
-		if _, err := tx.ExecContext(ctx, `UPDATE tiers SET quota_per_day = ?, rate_per_second = ?, burst = ?, updated_at = ?
-			WHERE name = ?`, t.QuotaPerDay, t.RatePerSecond, t.Burst, millis(t.UpdatedAt), t.Name); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE tiers SET quota_per_day = ?, rate_per_second = ?, burst = ?, updated_at = ?, quota_scope = ?
+			WHERE name = ?`, t.QuotaPerDay, t.RatePerSecond, t.Burst, millis(t.UpdatedAt), quotaScope(&t), t.Name); err != nil {
 			return nil, err
 		}
 		if err := s.insertEvents(ctx, tx, evs); err != nil {
@@ -131,12 +131,20 @@ func (s *Store) Tiers(ctx context.Context) ([]*keygate.Tier, error) {
 func scanTier(sc scanner) (*keygate.Tier, error) {
 	var t keygate.Tier
 	var created, updated int64
-	if err := sc.Scan(&t.Name, &t.QuotaPerDay, &t.RatePerSecond, &t.Burst, &created, &updated); err != nil {
+	if err := sc.Scan(&t.Name, &t.QuotaPerDay, &t.RatePerSecond, &t.Burst, &created, &updated, &t.QuotaScope); err != nil {
 		return nil, err
 	}
 	t.CreatedAt = fromMillis(created)
 	t.UpdatedAt = fromMillis(updated)
 	return &t, nil
+}
+
+// quotaScope returns t's quota scope, an empty one being the default.
+func quotaScope(t *keygate.Tier) string {
+	if t.QuotaScope == "" {
+		t.QuotaScope = keygate.QuotaScopeAccount
+	}
+	return t.QuotaScope
 }
 
 func tierNotFound(name string) error {

@@ -12,17 +12,22 @@ func TestTiersAndAccountsCLI(t *testing.T) {
 		QuotaPerDay   int64   `json:"quota_per_day"`
 		RatePerSecond float64 `json:"rate_per_second"`
 		Burst         int64
+		QuotaScope    string `json:"quota_scope"`
 	}
-	cliJSON(t, s, root, &tier, "tiers", "create", "--name", "gold", "--quota", "5000", "--rate", "10", "--burst", "20")
-	if tier.Name != "gold" || tier.QuotaPerDay != 5000 || tier.RatePerSecond != 10 || tier.Burst != 20 {
+	cliJSON(t, s, root, &tier, "tiers", "create", "--name", "gold", "--quota", "5000", "--rate", "10", "--burst", "20", "--quota-scope", "key")
+	if tier.Name != "gold" || tier.QuotaPerDay != 5000 || tier.RatePerSecond != 10 || tier.Burst != 20 || tier.QuotaScope != "key" {
 		t.Fatalf("tiers create: %+v", tier)
+	}
+	cliJSON(t, s, root, &tier, "tiers", "update", "gold", "--quota-scope", "account")
+	if tier.QuotaScope != "account" || tier.QuotaPerDay != 5000 {
+		t.Fatalf("tiers update --quota-scope: %+v", tier)
 	}
 	cliJSON(t, s, root, &tier, "tiers", "update", "gold", "--quota", "6000")
 	if tier.QuotaPerDay != 6000 || tier.Burst != 20 {
 		t.Fatalf("tiers update --quota: %+v", tier)
 	}
 	out, _, code := cli(t, s, root, "tiers", "show", "gold")
-	if code != 0 || !strings.Contains(out, "QUOTA/DAY") || !strings.Contains(out, "6000") {
+	if code != 0 || !strings.Contains(out, "QUOTA/DAY") || !strings.Contains(out, "6000") || !strings.Contains(out, "account") {
 		t.Fatalf("tiers show: exit %d\n%s", code, out)
 	}
 	out, _, _ = cli(t, s, root, "tiers", "list")

@@ -17,9 +17,9 @@ const tiersUsage = `Usage: keygate tiers SUBCOMMAND [flags]
 Subcommands:
   list                                   list tiers
   show NAME                              show one tier
-  create --name N --quota Q --rate R --burst B
+  create --name N --quota Q --rate R --burst B [--quota-scope account|key]
                                          create a tier
-  update NAME [--quota Q] [--rate R] [--burst B]
+  update NAME [--quota Q] [--rate R] [--burst B] [--quota-scope account|key]
                                          change a tier's limits
   delete NAME                            delete a tier no account or key uses
 
@@ -52,11 +52,12 @@ func (m *Main) runTiers(ctx context.Context, args []string) error {
 	return unknownSubcommand("tiers", sub, tiersUsage)
 }
 
-// tierLimitFlags declares --quota, --rate and --burst.
-func tierLimitFlags(fs *flag.FlagSet) (quota *int64, rate *float64, burst *int64) {
+// tierLimitFlags declares --quota, --rate, --burst and --quota-scope.
+func tierLimitFlags(fs *flag.FlagSet) (quota *int64, rate *float64, burst *int64, scope *string) {
 	quota = fs.Int64("quota", 0, "requests per UTC day (`Q`)")
 	rate = fs.Float64("rate", 0, "sustained requests per second (`R`)")
 	burst = fs.Int64("burst", 0, "requests allowed at once above the rate (`B`)")
+	scope = fs.String("quota-scope", "", "count the quota and rate per `SCOPE`: account (all of an account's keys together; the default for new tiers) or key")
 	return
 }
 
@@ -69,7 +70,7 @@ func oneTier(cmd string, pos []string) (string, error) {
 
 func (m *Main) tiersCreate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
 	name := fs.String("name", "", "tier `NAME`: lower-case letters, digits, - or _ (required)")
-	quota, rate, burst := tierLimitFlags(fs)
+	quota, rate, burst, scope := tierLimitFlags(fs)
 	pos, err := parseCmd(fs, args)
 	if err != nil {
 		return err
@@ -92,14 +93,14 @@ func (m *Main) tiersCreate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, ar
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: tiers create needs %s", errUsage, strings.Join(missing, ", "))
 	}
-	req := api.TierRequest{Name: *name, QuotaPerDay: *quota, RatePerSecond: *rate, Burst: *burst}
+	req := api.TierRequest{Name: *name, QuotaPerDay: *quota, RatePerSecond: *rate, Burst: *burst, QuotaScope: *scope}
 	return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*keygate.Tier, error) {
 		return c.CreateTier(ctx, req)
 	}, printTier)
 }
 
 func (m *Main) tiersUpdate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
-	quota, rate, burst := tierLimitFlags(fs)
+	quota, rate, burst, scope := tierLimitFlags(fs)
 	pos, err := parseCmd(fs, args)
 	if err != nil {
 		return err
@@ -119,8 +120,11 @@ func (m *Main) tiersUpdate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, ar
 	if set["burst"] {
 		p.Burst = burst
 	}
+	if set["quota-scope"] {
+		p.QuotaScope = scope
+	}
 	if p == (api.TierPatch{}) {
-		return fmt.Errorf("%w: tiers update needs at least one of --quota, --rate, --burst", errUsage)
+		return fmt.Errorf("%w: tiers update needs at least one of --quota, --rate, --burst, --quota-scope", errUsage)
 	}
 	return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*keygate.Tier, error) {
 		return c.UpdateTier(ctx, name, p)
@@ -162,7 +166,7 @@ func printTier(w io.Writer, t *keygate.Tier) error {
 func tierTable(w io.Writer, ts []*keygate.Tier) error {
 	rows := make([][]string, len(ts))
 	for i, t := range ts {
-		rows[i] = []string{t.Name, strconv.FormatInt(t.QuotaPerDay, 10), strconv.FormatFloat(t.RatePerSecond, 'f', -1, 64), strconv.FormatInt(t.Burst, 10)}
+		rows[i] = []string{t.Name, strconv.FormatInt(t.QuotaPerDay, 10), strconv.FormatFloat(t.RatePerSecond, 'f', -1, 64), strconv.FormatInt(t.Burst, 10), t.QuotaScope}
 	}
-	return table(w, "NAME\tQUOTA/DAY\tRATE/S\tBURST", rows)
+	return table(w, "NAME\tQUOTA/DAY\tRATE/S\tBURST\tCOUNTED PER", rows)
 }

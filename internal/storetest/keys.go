@@ -334,7 +334,7 @@ func testRotateKey(t *testing.T, f *fixture) {
 
 	replacement := f.fullKey(a.ID, keygate.TierPro)
 	replacement.RevokedAt, replacement.RevokedReason, replacement.RevokedBy, replacement.ReplacedBy = nil, "", "", ""
-	replacement.Replaces = old.ID
+	replacement.Replaces, replacement.LineageID = old.ID, old.ID
 	rotated := old.Clone()
 	grace := f.now.Add(24 * time.Hour)
 	rotated.RevokedAt, rotated.RevokedReason, rotated.RevokedBy = ptr(grace), "rotated", "account:"+a.ID
@@ -348,6 +348,14 @@ func testRotateKey(t *testing.T, f *fixture) {
 	got, err = f.s.Key(f.ctx, replacement.ID)
 	mustOK(t, err, "Key(replacement)")
 	checkSame(t, "replacement after RotateKey", got, replacement)
+
+	// A key's lineage never changes, whatever an update sets.
+	renamed := replacement.Clone()
+	renamed.Name, renamed.LineageID, renamed.UpdatedAt = "renamed", "", f.now.Add(2*time.Minute)
+	mustOK(t, f.replaceKey(renamed), "UpdateKey")
+	if got, err = f.s.Key(f.ctx, replacement.ID); err != nil || got.LineageID != old.ID || got.Name != "renamed" {
+		t.Errorf("after UpdateKey clearing lineage_id: got %+v, %v; want the name changed and lineage_id still %s", got, err, old.ID)
+	}
 
 	// Within the grace period both keys work; after it only the new one.
 	for _, tt := range []struct {

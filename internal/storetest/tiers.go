@@ -17,6 +17,9 @@ func testDefaultTiers(t *testing.T, f *fixture) {
 			t.Errorf("Tier(%q): %v", want.Name, err)
 			continue
 		}
+		if got.QuotaScope != keygate.QuotaScopeAccount {
+			t.Errorf("Tier(%q): quota_scope %q, want %q: built-in tiers count per account", want.Name, got.QuotaScope, keygate.QuotaScopeAccount)
+		}
 		if got.QuotaPerDay != want.QuotaPerDay || got.RatePerSecond != want.RatePerSecond || got.Burst != want.Burst {
 			t.Errorf("Tier(%q): got %d/day, %g/s, burst %d; want %d/day, %g/s, burst %d", want.Name,
 				got.QuotaPerDay, got.RatePerSecond, got.Burst, want.QuotaPerDay, want.RatePerSecond, want.Burst)
@@ -32,7 +35,7 @@ func testDefaultTiers(t *testing.T, f *fixture) {
 
 func testTiers(t *testing.T, f *fixture) {
 	a, b := f.newTier(), f.newTier()
-	b.QuotaPerDay, b.RatePerSecond, b.Burst = 42, 0.5, 1
+	b.QuotaPerDay, b.RatePerSecond, b.Burst, b.QuotaScope = 42, 0.5, 1, keygate.QuotaScopeKey
 	mustOK(t, f.s.CreateTier(f.ctx, b), "CreateTier")
 	mustOK(t, f.s.CreateTier(f.ctx, a), "CreateTier")
 
@@ -53,8 +56,9 @@ func testTiers(t *testing.T, f *fixture) {
 	}
 	wantIDs(t, "Tiers", only(names, []string{a.Name, b.Name}), []string{min(a.Name, b.Name), max(a.Name, b.Name)})
 
-	// UpdateTier replaces the limits; the creation time stays.
-	upd := &keygate.Tier{Name: a.Name, QuotaPerDay: 123456, RatePerSecond: 33.25, Burst: 99, UpdatedAt: f.now.Add(time.Hour)}
+	// UpdateTier replaces the limits and the quota scope; the creation
+	// time stays.
+	upd := &keygate.Tier{Name: a.Name, QuotaPerDay: 123456, RatePerSecond: 33.25, Burst: 99, QuotaScope: keygate.QuotaScopeKey, UpdatedAt: f.now.Add(time.Hour)}
 	mustOK(t, f.replaceTier(upd), "UpdateTier")
 	got, err := f.s.Tier(f.ctx, a.Name)
 	mustOK(t, err, "Tier")
