@@ -1,12 +1,17 @@
 package api_test
 
 import (
+	"bytes"
+	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/api"
+	"github.com/keygate/keygate/engine"
 )
 
 // benchmarkHTTP sends parallel GETs over real TCP connections to url.
@@ -70,8 +75,10 @@ func BenchmarkHTTPKeyedNoUsage(b *testing.B) {
 
 type benchServer struct {
 	*httptest.Server
-	api *api.Server
-	key string
+	api     *api.Server
+	key     string
+	rootKey string
+	usage   *engine.UsageBuffer
 }
 
 func newBenchServer(b *testing.B) *benchServer {
@@ -80,5 +87,70 @@ func newBenchServer(b *testing.B) *benchServer {
 	ts.call(b, "POST", "/v1/register", nil, `{"name":"Bench","email":"bench@example.com"}`, &reg)
 	// Limits out of the way: the benchmark measures the check, not refusals.
 	ts.call(b, "PATCH", "/v1/keys/"+reg.Key.ID, ts.root(), `{"quota_per_day":1000000000000,"rate_per_second":1000000,"burst":10000000}`, nil)
-	return &benchServer{Server: ts.Server, api: ts.api, key: reg.Key.Plaintext}
+	return &benchServer{Server: ts.Server, api: ts.api, key: reg.Key.Plaintext, rootKey: ts.rootKey, usage: ts.usage}
+}
+
+// BenchmarkVerifyHandler is one POST /v1/keys/verify through the API's
+// handler as `keygate serve` runs it (usage recording, metrics, request
+// log at warn), without a network: what keygate adds to the work net/http
+// does for any handler. The request and writer are reused, so the
+// allocations reported are the server's own. Usage events go to a store
+// that discards them: what storing them costs SQLite is
+// sqlite.BenchmarkRecordUsage, paid by the usage writer, not the request.
+func BenchmarkVerifyHandler(b *testing.B) {
+	ts := newBenchServer(b)
+	srv := *ts.api
+	srv.Now = nil
+	srv.Logger = slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	usage := engine.NewUsageBuffer(discardUsage{}, engine.UsageOptions{})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { usage.Run(ctx); close(done) }()
+	defer func() { stop(); <-done }()
+	srv.Usage = usage
+	h := srv.Handler()
+	body := []byte(`{"key":"` + ts.key + `","scopes":[],"method":"GET","route":"/weather"}`)
+	rd := bytes.NewReader(body)
+	req := httptest.NewRequest("POST", "/v1/keys/verify", nil)
+	req.Header.Set("Authorization", "Bearer "+ts.rootKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.RemoteAddr = "198.51.100.7:40000"
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(body)
+		req.Body = io.NopCloser(rd)
+		clear(w.h)
+		w.status = 0
+		h.ServeHTTP(w, req)
+		if w.status != http.StatusOK {
+			b.Fatalf("got %d, want 200", w.status)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(usage.Dropped()), "dropped")
+}
+
+// discardUsage is a usage store that keeps nothing.
+type discardUsage struct{ keygate.UsageStore }
+
+func (discardUsage) RecordUsage(context.Context, []keygate.UsageEvent) error { return nil }
+
+// discardWriter is a reusable http.ResponseWriter that keeps the status.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return len(p), nil
+}
+func (w *discardWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
 }

@@ -159,7 +159,7 @@ type VerifyResponse struct {
 // and the code: the protected service asked a well-formed question.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 	var req VerifyRequest
-	if err := decode(w, r, &req, false); err != nil {
+	if err := decodeVerify(w, r, &req); err != nil {
 		return err
 	}
 	scopes, err := keygate.NormalizeScopes(req.Scopes)
@@ -194,7 +194,9 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 		}
 		s.Usage.Record(ev)
 	}
-	resp := VerifyResponse{Valid: v.Valid(), Code: v.Outcome, MissingScope: v.MissingScope}
+	var ans verifyAnswer
+	resp := &ans.VerifyResponse
+	resp.Valid, resp.Code, resp.MissingScope = v.Valid(), v.Outcome, v.MissingScope
 	if k := v.Key; k != nil {
 		resp.KeyID, resp.AccountID, resp.Name, resp.Env = k.ID, k.AccountID, k.Name, k.Env
 		resp.Scopes, resp.Meta, resp.ExpiresAt = k.Scopes, k.Meta, k.ExpiresAt
@@ -204,8 +206,9 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 	}
 	if v.HasLimits {
 		l := v.Limits
-		resp.Quota = &QuotaView{Limit: l.QuotaLimit, Remaining: l.QuotaRemaining, Reset: keygate.CeilSeconds(l.QuotaReset)}
-		resp.Rate = &RateView{Limit: l.RateLimit, Remaining: l.RateRemaining, Reset: keygate.CeilSeconds(l.RateReset), RatePerSecond: l.RatePerSecond}
+		ans.limits = true
+		ans.quota = QuotaView{Limit: l.QuotaLimit, Remaining: l.QuotaRemaining, Reset: keygate.CeilSeconds(l.QuotaReset)}
+		ans.rate = RateView{Limit: l.RateLimit, Remaining: l.RateRemaining, Reset: keygate.CeilSeconds(l.RateReset), RatePerSecond: l.RatePerSecond}
 	}
 	if !v.Valid() && v.Limits.RetryAfter > 0 { // rate, quota, or the failure throttle
 		resp.RetryAfter = max(keygate.CeilSeconds(v.Limits.RetryAfter), 1)
@@ -214,7 +217,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 		resp.Detail = problem.FromVerification(&v, s.now()).Detail
 	}
 	keyauth.SetRateLimitHeaders(w.Header(), &v)
-	return writeJSON(w, http.StatusOK, resp)
+	return writeVerifyAnswer(w, &ans)
 }
 
 // AccountRequest is the body of POST /v1/accounts.

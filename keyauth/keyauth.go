@@ -296,16 +296,18 @@ func SetRateLimitHeaders(h http.Header, v *keygate.Verification) {
 	}
 	l := &v.Limits
 	q, w := ratePolicy(l.RatePerSecond)
-	buf := make([]byte, 0, 96)
-	buf = append(buf, `"day";q=`...)
+	// Both fields are built in one buffer and become one string, and their
+	// values share one array: two allocations for the pair.
+	var arr [160]byte
+	buf := append(arr[:0], `"day";q=`...)
 	buf = strconv.AppendInt(buf, l.QuotaLimit, 10)
 	buf = append(buf, `;w=86400, "sec";q=`...)
 	buf = strconv.AppendInt(buf, q, 10)
 	buf = append(buf, `;w=`...)
 	buf = strconv.AppendInt(buf, w, 10)
-	h["Ratelimit-Policy"] = []string{string(buf)}
+	policyEnd := len(buf)
 
-	buf = append(buf[:0], `"day";r=`...)
+	buf = append(buf, `"day";r=`...)
 	buf = strconv.AppendInt(buf, l.QuotaRemaining, 10)
 	buf = append(buf, `;t=`...)
 	buf = strconv.AppendInt(buf, keygate.CeilSeconds(l.QuotaReset), 10)
@@ -313,7 +315,11 @@ func SetRateLimitHeaders(h http.Header, v *keygate.Verification) {
 	buf = strconv.AppendInt(buf, l.RateRemaining, 10)
 	buf = append(buf, `;t=`...)
 	buf = strconv.AppendInt(buf, keygate.CeilSeconds(l.RateReset), 10)
-	h["Ratelimit"] = []string{string(buf)}
+	both := string(buf)
+	vals := make([]string, 2)
+	vals[0], vals[1] = both[:policyEnd], both[policyEnd:]
+	h["Ratelimit-Policy"] = vals[0:1:1]
+	h["Ratelimit"] = vals[1:2:2]
 }
 
 // ratePolicy expresses a per-second rate as q requests per w seconds with
