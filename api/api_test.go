@@ -102,7 +102,11 @@ func newServer(t testing.TB) *testServer {
 	t.Cleanup(func() { stopUsage(); <-usageDone })
 	mets := metrics.New(metrics.Sources{UsageDepth: usage.Depth, UsageDropped: usage.Dropped})
 	srv := &api.Server{Engine: eng, Admin: adm, Store: store, UsageStore: store, Usage: usage, Metrics: mets, Logger: log, OpenRegistration: true, Now: clk.Now}
-	ts := httptest.NewServer(srv.Handler())
+	h := srv.Handler()
+	if _, bench := t.(*testing.B); !bench {
+		h = checkOpenAPI(t, h)
+	}
+	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return &testServer{Server: ts, api: srv, rootKey: root, logs: logs, store: store, usage: usage, clock: clk}
 }

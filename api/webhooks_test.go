@@ -43,6 +43,9 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := json.Unmarshal(body, &m); err != nil {
 		h.t.Errorf("receiver: %v", err)
 	}
+	if err := checkWebhookEvent(m); err != nil {
+		h.t.Errorf("receiver: the delivery does not match WebhookEvent.payload in api/openapi.json: %v\n%s", err, body)
+	}
 	h.bodies = append(h.bodies, m)
 	h.ids = append(h.ids, r.Header.Get("webhook-id"))
 }
