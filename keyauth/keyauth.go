@@ -72,6 +72,23 @@ func FromContext(ctx context.Context) (*keygate.Verification, bool) {
 	return v, ok
 }
 
+// state is what the middleware keeps for one request. It is the context
+// the next handler gets: its Value answers ctxKey{} with the verification
+// and asks the parent for everything else, so cancellation and other
+// values pass through unchanged.
+type state struct {
+	context.Context
+	v  keygate.Verification
+	sw StatusWriter
+}
+
+func (s *state) Value(key any) any {
+	if key == (ctxKey{}) {
+		return &s.v
+	}
+	return s.Context.Value(key)
+}
+
 // New returns the middleware.
 func New(v Verifier, o Options) func(http.Handler) http.Handler {
 	now := o.Now
@@ -82,23 +99,27 @@ func New(v Verifier, o Options) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := now()
 			ip := ClientIP(r, o.TrustedProxies)
-			res := check(r.Context(), v, r, o.Scopes, ip, o.Exposed)
+			// One allocation carries the request's verification, its
+			// context and its status writer.
+			st := &state{Context: r.Context()}
+			res := &st.v
+			*res = check(st.Context, v, r, o.Scopes, ip, o.Exposed)
 			if o.ObserveVerify != nil {
 				o.ObserveVerify(res.Outcome, now().Sub(start))
 			}
-			SetRateLimitHeaders(w.Header(), &res)
+			SetRateLimitHeaders(w.Header(), res)
 			status := http.StatusOK
 			if !res.Valid() {
-				p := problem.FromVerification(&res, start)
+				p := problem.FromVerification(res, start)
 				problem.Write(w, p)
 				status = p.Status
 			} else {
-				sw := &StatusWriter{ResponseWriter: w}
-				next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &res)))
-				status = sw.Status
+				st.sw.ResponseWriter = w
+				next.ServeHTTP(&st.sw, r.WithContext(st))
+				status = st.sw.Status
 			}
 			if o.Record != nil {
-				o.Record(UsageEvent(&res, r, ip, status, start, now().Sub(start)))
+				o.Record(UsageEvent(res, r, ip, status, start, now().Sub(start)))
 			}
 		})
 	}
@@ -178,10 +199,13 @@ func Key(r *http.Request) (key string, inURL bool) {
 // HeaderKey returns the key presented in r's headers — X-API-Key, else
 // Authorization: Bearer — and the header it came from.
 func HeaderKey(r *http.Request) (key, header string) {
-	if k := r.Header.Get(HeaderAPIKey); k != "" {
-		return strings.TrimSpace(k), HeaderAPIKey
+	// Looked up by their canonical names, which Get would otherwise build
+	// (and allocate) on every request.
+	if k := r.Header["X-Api-Key"]; len(k) > 0 && k[0] != "" {
+		return strings.TrimSpace(k[0]), HeaderAPIKey
 	}
-	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+	if a := r.Header["Authorization"]; len(a) > 0 && len(a[0]) > 7 && strings.EqualFold(a[0][:7], "bearer ") {
+		a := a[0]
 		return strings.TrimSpace(a[7:]), "Authorization"
 	}
 	return "", ""
