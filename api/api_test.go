@@ -74,6 +74,13 @@ type testServer struct {
 
 func newServer(t testing.TB) *testServer {
 	t.Helper()
+	return newServerUsage(t, nil)
+}
+
+// newServerUsage is newServer whose usage buffer writes to usageStore(the
+// store) when usageStore is not nil.
+func newServerUsage(t testing.TB, usageStore func(*sqlite.Store) keygate.UsageStore) *testServer {
+	t.Helper()
 	ctx := context.Background()
 	clk := &clock{t: time.Date(2026, 11, 28, 12, 30, 0, 0, time.UTC)}
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keygate.db"))
@@ -95,7 +102,11 @@ func newServer(t testing.TB) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	usage := engine.NewUsageBuffer(store, engine.UsageOptions{ShutdownTimeout: 200 * time.Millisecond, Logger: log, Now: clk.Now})
+	var us keygate.UsageStore = store
+	if usageStore != nil {
+		us = usageStore(store)
+	}
+	usage := engine.NewUsageBuffer(us, engine.UsageOptions{ShutdownTimeout: 200 * time.Millisecond, Logger: log, Now: clk.Now})
 	runCtx, stopUsage := context.WithCancel(context.Background())
 	usageDone := make(chan struct{})
 	go func() { usage.Run(runCtx); close(usageDone) }()

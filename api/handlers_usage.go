@@ -67,6 +67,40 @@ func (s *Server) usageQuery(r *http.Request) (keygate.UsageQuery, error) {
 	return uq, nil
 }
 
+// RouteUsageResponse answers GET /v1/usage/routes.
+type RouteUsageResponse struct {
+	From time.Time            `json:"from"`
+	To   time.Time            `json:"to"`
+	Data []keygate.RouteCount `json:"data"`
+}
+
+// routeUsage answers the hourly request counts per route and outcome:
+// the one record of anonymous and throttled requests, which are counted
+// rather than stored one by one.
+func (s *Server) routeUsage(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	for _, p := range []string{"key_id", "account_id", "granularity", "format"} {
+		if q.Has(p) {
+			return keygate.Errorf(keygate.EINVALID, "Route counts are hourly and for every request: %s is not a parameter here (see GET /v1/usage).", p)
+		}
+	}
+	q.Set("granularity", keygate.GranularityHour)
+	rq := r.Clone(r.Context())
+	rq.URL.RawQuery = q.Encode()
+	uq, err := s.usageQuery(rq)
+	if err != nil {
+		return err
+	}
+	counts, err := s.UsageStore.RouteUsage(r.Context(), uq.From, uq.To)
+	if err != nil {
+		return err
+	}
+	if counts == nil {
+		counts = []keygate.RouteCount{}
+	}
+	return writeJSON(w, http.StatusOK, RouteUsageResponse{From: uq.From, To: uq.To, Data: counts})
+}
+
 func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 	uq, err := s.usageQuery(r)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,11 @@ type UsageOptions struct {
 	// ShutdownTimeout bounds how long Run keeps retrying a failing store
 	// at shutdown before it reports the unwritten events lost. 0 = 10s.
 	ShutdownTimeout time.Duration
+	// PerIPEvents is how many raw events one client IP (an IPv6 /64) may
+	// add per minute; past it, its events are counted as aggregates (per
+	// hour, key, route and outcome) instead of stored one row each.
+	// 0 = 600; less than 0 = no cap.
+	PerIPEvents int
 	// Now is the clock for retention; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -52,6 +58,7 @@ type UsageBuffer struct {
 	maxChunks int64
 	queued    atomic.Int64 // events out of the shards and not yet written
 	dropped   atomic.Uint64
+	capped    atomic.Uint64 // raw events counted as aggregates past PerIPEvents
 	written   atomic.Uint64
 	failures  atomic.Uint64
 	lastDrop  atomic.Int64 // unix nanos of the last "dropping" log line
@@ -59,10 +66,35 @@ type UsageBuffer struct {
 
 	// writeMu serializes store writes (Run's and Flush's) and guards
 	// pending: the events taken out of chunks and not yet written, failed
-	// writes included. Its array is reused from write to write.
+	// writes included. Its array is reused from write to write. perIP
+	// counts the raw events of each client IP in the current minute.
 	writeMu sync.Mutex
 	pending []keygate.UsageEvent
+	perIP   map[ipMinute]int
+	minute  int64
 }
+
+// ipMinute is a client (see throttleKey) in one minute.
+type ipMinute struct {
+	ip     netip.Addr
+	minute int64
+}
+
+// aggKey is what an aggregated event counts by.
+type aggKey struct {
+	hour             int64 // Unix seconds of the start of the hour
+	keyID, accountID string
+	route            string
+	outcome          keygate.Outcome
+}
+
+// maxShardAggregates bounds the distinct aggregates one shard holds
+// between flushes; past it, new ones are dropped and counted.
+const maxShardAggregates = 4096
+
+// maxUsageClients bounds the clients whose raw events are counted per
+// minute; events of clients past it are aggregated.
+const maxUsageClients = 100_000
 
 // chunkSize is the events of one chunk.
 const chunkSize = 512
@@ -70,7 +102,8 @@ const chunkSize = 512
 type usageShard struct {
 	mu  sync.Mutex
 	cur []keygate.UsageEvent
-	_   [32]byte // keep neighbouring shards' locks off one cache line
+	agg map[aggKey]int64 // anonymous and throttled requests, counted
+	_   [32]byte         // keep neighbouring shards' locks off one cache line
 }
 
 // NewUsageBuffer returns a buffer that writes to store. Call Run to start
@@ -91,6 +124,9 @@ func NewUsageBuffer(store keygate.UsageStore, o UsageOptions) *UsageBuffer {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.PerIPEvents == 0 {
+		o.PerIPEvents = 600
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -106,9 +142,30 @@ func NewUsageBuffer(store keygate.UsageStore, o UsageOptions) *UsageBuffer {
 
 // Record queues one event. It never blocks: when the buffer is full the
 // event is dropped, counted, and reported in the log at most every 10s.
+//
+// Anonymous and throttled requests (keygate.Aggregated) are only counted,
+// per hour, key, route and outcome: a flood without a valid key costs a
+// map entry, not a queued event and a row each, and cannot crowd the
+// buffer.
 func (b *UsageBuffer) Record(ev keygate.UsageEvent) bool {
 	// A per-thread random shard: no counter shared between cores.
 	s := &b.shards[rand.Uint32()&uint32(len(b.shards)-1)]
+	if keygate.Aggregated(ev.KeyID, ev.Outcome) {
+		k := aggKey{hour: ev.Time.Unix() - ev.Time.Unix()%3600, keyID: ev.KeyID, accountID: ev.AccountID, route: ev.Route, outcome: ev.Outcome}
+		s.mu.Lock()
+		if s.agg == nil {
+			s.agg = make(map[aggKey]int64)
+		}
+		n, ok := s.agg[k]
+		if !ok && len(s.agg) >= maxShardAggregates {
+			s.mu.Unlock()
+			b.drop()
+			return false
+		}
+		s.agg[k] = n + max(ev.Count, 1)
+		s.mu.Unlock()
+		return true
+	}
 	s.mu.Lock()
 	if s.cur == nil {
 		if b.chunks.Add(1) > b.maxChunks {
@@ -164,7 +221,12 @@ func (b *UsageBuffer) Depth() int {
 // Dropped returns how many events were dropped because the buffer was full.
 func (b *UsageBuffer) Dropped() uint64 { return b.dropped.Load() }
 
-// Written returns how many events were written to the store.
+// Capped returns how many raw events were counted as aggregates because
+// their client IP passed PerIPEvents.
+func (b *UsageBuffer) Capped() uint64 { return b.capped.Load() }
+
+// Written returns how many requests' events were written to the store,
+// an aggregate counting for as many requests as it stands for.
 func (b *UsageBuffer) Written() uint64 { return b.written.Load() }
 
 // WriteFailures returns how many store writes failed (and were retried).
@@ -187,19 +249,87 @@ func (b *UsageBuffer) take(into []keygate.UsageEvent, partial bool) []keygate.Us
 	if !partial {
 		return into
 	}
+	var merged map[aggKey]int64
 	for i := range b.shards {
 		s := &b.shards[i]
 		s.mu.Lock()
 		chunk := s.cur
 		s.cur = nil
+		agg := s.agg
+		s.agg = nil
 		s.mu.Unlock()
 		if chunk != nil {
 			b.queued.Add(int64(len(chunk)))
 			into = append(into, chunk...)
 			b.recycle(chunk)
 		}
+		if merged == nil {
+			merged = agg
+			continue
+		}
+		for k, n := range agg {
+			merged[k] += n
+		}
+	}
+	b.queued.Add(int64(len(merged)))
+	for k, n := range merged {
+		into = append(into, k.event(n))
 	}
 	return into
+}
+
+func (k aggKey) event(n int64) keygate.UsageEvent {
+	return keygate.UsageEvent{Time: time.Unix(k.hour, 0).UTC(), KeyID: k.keyID, AccountID: k.accountID,
+		Route: k.route, Outcome: k.outcome, Count: n}
+}
+
+// capPerIP turns the raw events of events[from:] past PerIPEvents per
+// client IP and minute into aggregates, so that one client cannot add
+// rows without bound, and returns the events to write.
+func (b *UsageBuffer) capPerIP(events []keygate.UsageEvent, from int) []keygate.UsageEvent {
+	if b.o.PerIPEvents < 0 || from >= len(events) {
+		return events
+	}
+	if b.perIP == nil {
+		b.perIP = make(map[ipMinute]int)
+	}
+	var over map[aggKey]int64
+	out := events[:from]
+	for _, ev := range events[from:] {
+		if ev.Count > 0 || !ev.IP.IsValid() {
+			out = append(out, ev)
+			continue
+		}
+		m := ev.Time.Unix() / 60
+		if m > b.minute {
+			b.minute = m
+			for k := range b.perIP {
+				if k.minute < m-1 {
+					delete(b.perIP, k)
+				}
+			}
+		}
+		k := ipMinute{throttleKey(ev.IP), m}
+		n, tracked := b.perIP[k]
+		if (tracked || len(b.perIP) < maxUsageClients) && n < b.o.PerIPEvents {
+			b.perIP[k] = n + 1
+			out = append(out, ev)
+			continue
+		}
+		if over == nil {
+			over = make(map[aggKey]int64)
+		}
+		over[aggKey{hour: ev.Time.Unix() - ev.Time.Unix()%3600, keyID: ev.KeyID, accountID: ev.AccountID, route: ev.Route, outcome: ev.Outcome}]++
+	}
+	folded := len(events) - len(out)
+	for k, n := range over {
+		out = append(out, k.event(n))
+	}
+	b.queued.Add(int64(len(out) - len(events)))
+	if folded > 0 {
+		b.capped.Add(uint64(folded))
+	}
+	return out
 }
 
 func (b *UsageBuffer) recycle(chunk []keygate.UsageEvent) {
@@ -222,7 +352,8 @@ func (b *UsageBuffer) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			b.writeMu.Lock()
-			events := b.take(b.pending, true)
+			from := len(b.pending)
+			events := b.capPerIP(b.take(b.pending, true), from)
 			b.pending = nil
 			b.writeMu.Unlock()
 			b.final(events)
@@ -249,7 +380,8 @@ func (b *UsageBuffer) Flush(ctx context.Context) error {
 func (b *UsageBuffer) flush(ctx context.Context, partial bool) error {
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
-	b.pending = b.take(b.pending, partial)
+	from := len(b.pending)
+	b.pending = b.capPerIP(b.take(b.pending, partial), from)
 	left, err := b.write(ctx, b.pending)
 	if err != nil {
 		b.pending = left
@@ -277,7 +409,11 @@ func (b *UsageBuffer) write(ctx context.Context, events []keygate.UsageEvent) ([
 			}
 			return events, fmt.Errorf("write usage events: %w", err)
 		}
-		b.written.Add(uint64(n))
+		var requests uint64
+		for i := range events[:n] {
+			requests += uint64(events[i].N())
+		}
+		b.written.Add(requests)
 		b.queued.Add(-int64(n))
 		events = events[n:]
 	}

@@ -29,7 +29,7 @@ func run(b *engine.UsageBuffer) (stop func()) {
 func TestUsageBufferWritesEverything(t *testing.T) {
 	f := newFixture(t, false)
 	k, _ := f.key(t, nil)
-	b := engine.NewUsageBuffer(f.store, engine.UsageOptions{FlushInterval: 10 * time.Millisecond, BatchSize: 100})
+	b := engine.NewUsageBuffer(f.store, engine.UsageOptions{FlushInterval: 10 * time.Millisecond, BatchSize: 100, PerIPEvents: -1})
 	stop := run(b)
 	const n = 5000
 	var wg sync.WaitGroup
@@ -102,7 +102,7 @@ func TestUsageBufferKeepsEventsWhileStoreIsDown(t *testing.T) {
 func TestUsageBufferFlush(t *testing.T) {
 	f := newFixture(t, false)
 	k, _ := f.key(t, nil)
-	b := engine.NewUsageBuffer(f.store, engine.UsageOptions{BatchSize: 100})
+	b := engine.NewUsageBuffer(f.store, engine.UsageOptions{BatchSize: 100, PerIPEvents: -1})
 	stop := run(b) // Flush works beside Run's own writes
 	defer stop()
 	ctx := context.Background()

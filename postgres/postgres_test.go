@@ -292,3 +292,23 @@ func TestWebhookClaimsAcrossInstances(t *testing.T) {
 		}
 	}
 }
+
+// A usage table that refuses writes leaves every other write working.
+func TestUsageFailureIsolated(t *testing.T) {
+	var url string
+	storetest.RunUsageFailure(t, func(t *testing.T) keygate.Store {
+		url = testenv.PostgresSchema(t)
+		return open(t, url)
+	}, func(t *testing.T, _ keygate.Store) {
+		conn, err := pgx.Connect(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(t.Context())
+		if _, err := conn.Exec(t.Context(), `CREATE FUNCTION usage_broken() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN RAISE EXCEPTION 'usage table broken'; END $$;
+			CREATE TRIGGER usage_broken BEFORE INSERT ON usage_routes FOR EACH ROW EXECUTE FUNCTION usage_broken()`); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -14,6 +14,11 @@ import (
 
 var _ keygate.UsageStore = (*Store)(nil)
 
+type routeKey struct {
+	bucket         time.Time
+	route, outcome string
+}
+
 type rollupKey struct {
 	granularity string
 	keyID       string
@@ -43,14 +48,23 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 		return s.read()
 	}
 	rollups := map[rollupKey]int64{}
+	routes := map[routeKey]int64{}
 	accounts := map[string]string{}
 	lastUsed := map[string]time.Time{}
-	for _, ev := range events {
+	raw := make([]*keygate.UsageEvent, 0, len(events))
+	for i := range events {
+		ev := &events[i]
 		outcome := keygate.OutcomeKey(ev.Outcome)
+		n := ev.N()
 		for _, g := range []string{keygate.GranularityHour, keygate.GranularityDay} {
-			rollups[rollupKey{g, ev.KeyID, truncate(ev.Time, g), outcome}]++
+			rollups[rollupKey{g, ev.KeyID, truncate(ev.Time, g), outcome}] += n
 		}
+		routes[routeKey{truncate(ev.Time, keygate.GranularityHour), ev.Route, outcome}] += n
 		accounts[ev.KeyID] = ev.AccountID
+		if ev.Count > 0 {
+			continue
+		}
+		raw = append(raw, ev)
 		if ev.KeyID != "" {
 			if t := ms(ev.Time); t.After(lastUsed[ev.KeyID]) {
 				lastUsed[ev.KeyID] = t
@@ -82,13 +96,28 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 	for i, id := range ids {
 		times[i] = lastUsed[id]
 	}
+	rtk := make([]routeKey, 0, len(routes))
+	for k := range routes {
+		rtk = append(rtk, k)
+	}
+	slices.SortFunc(rtk, func(a, b routeKey) int {
+		return cmp.Or(a.bucket.Compare(b.bucket), cmp.Compare(a.route, b.route), cmp.Compare(a.outcome, b.outcome))
+	})
+	var (
+		rBuckets          = make([]time.Time, len(rtk))
+		rRoutes, rOutcome = make([]string, len(rtk)), make([]string, len(rtk))
+		rCounts           = make([]int64, len(rtk))
+	)
+	for i, k := range rtk {
+		rBuckets[i], rRoutes[i], rOutcome[i], rCounts[i] = k.bucket, k.route, k.outcome, routes[k]
+	}
 	return s.write(ctx, "record usage", true, nil, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
 		i := 0
 		src := pgx.CopyFromFunc(func() ([]any, error) {
-			if i == len(events) {
+			if i == len(raw) {
 				return nil, nil
 			}
-			ev := &events[i]
+			ev := raw[i]
 			i++
 			ip := ""
 			if ev.IP.IsValid() {
@@ -104,6 +133,12 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 			SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::bigint[])
 			ON CONFLICT (granularity, key_id, bucket, outcome) DO UPDATE SET count = usage_rollups.count + excluded.count`,
 			gs, kids, buckets, outs, accs, counts); err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO usage_routes (bucket, route, outcome, count)
+			SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::bigint[])
+			ON CONFLICT (bucket, route, outcome) DO UPDATE SET count = usage_routes.count + excluded.count`,
+			rBuckets, rRoutes, rOutcome, rCounts); err != nil {
 			return nil, err
 		}
 		if len(ids) > 0 {
@@ -214,4 +249,30 @@ func (s *Store) PruneUsage(ctx context.Context, before time.Time) (int64, error)
 		return nil, err
 	})
 	return n, err
+}
+
+// RouteUsage returns the hourly route counts with Start in [from, to).
+func (s *Store) RouteUsage(ctx context.Context, from, to time.Time) ([]keygate.RouteCount, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT bucket, route, outcome, count FROM usage_routes
+		WHERE bucket >= $1 AND bucket < $2 ORDER BY bucket, route, outcome`, truncate(from, keygate.GranularityHour), ms(to))
+	if err != nil {
+		return nil, s.fail(ctx, "query route usage", err)
+	}
+	defer rows.Close()
+	out := []keygate.RouteCount{}
+	for rows.Next() {
+		var c keygate.RouteCount
+		if err := rows.Scan(&c.Start, &c.Route, &c.Outcome, &c.Count); err != nil {
+			return nil, s.fail(ctx, "query route usage", err)
+		}
+		c.Start = c.Start.UTC()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, "query route usage", err)
+	}
+	return out, nil
 }

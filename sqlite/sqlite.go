@@ -49,6 +49,12 @@ type Store struct {
 	// whose times the caller left zero, and judges KeyFilter.Status when
 	// the filter's Now is zero. Tests replace it; it defaults to time.Now.
 	Now func() time.Time
+	// UsageReserve is the free disk space, in bytes, below which
+	// RecordUsage fails with EUNAVAILABLE instead of writing, so that a
+	// disk filling up stops usage before it stops revocations and other
+	// admin writes. 0 means DefaultUsageReserve; less than 0 turns the
+	// check off.
+	UsageReserve int64
 
 	path   string
 	wdb    *sql.DB // exactly one connection; every transaction is BEGIN IMMEDIATE

@@ -486,3 +486,28 @@ func TestHashes(t *testing.T) {
 func noKeyChange(*keygate.Key) ([]*keygate.AuditEvent, error)         { return nil, nil }
 func noAccountChange(*keygate.Account) ([]*keygate.AuditEvent, error) { return nil, nil }
 func noTierChange(*keygate.Tier) ([]*keygate.AuditEvent, error)       { return nil, nil }
+
+// A usage table that refuses writes leaves every other write working.
+func TestUsageFailureIsolatedTable(t *testing.T) {
+	var path string
+	storetest.RunUsageFailure(t, func(t *testing.T) keygate.Store {
+		path = tempPath(t)
+		return open(t, path)
+	}, func(t *testing.T, _ keygate.Store) {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec(`CREATE TRIGGER usage_broken BEFORE INSERT ON usage_routes BEGIN SELECT RAISE(ABORT, 'usage table broken'); END`); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A disk with less free space than the usage reserve stops usage writes
+// first: revocations and other writes still have the space left.
+func TestUsageFailureIsolatedReserve(t *testing.T) {
+	storetest.RunUsageFailure(t, func(t *testing.T) keygate.Store { return open(t, tempPath(t)) },
+		func(t *testing.T, s keygate.Store) { s.(*sqlite.Store).UsageReserve = 1 << 62 })
+}

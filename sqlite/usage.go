@@ -3,7 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/netip"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,6 +14,11 @@ import (
 )
 
 var _ keygate.UsageStore = (*Store)(nil)
+
+type routeKey struct {
+	bucket         int64
+	route, outcome string
+}
 
 type rollupKey struct {
 	granularity string
@@ -36,22 +44,49 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 	if len(events) == 0 {
 		return s.read()
 	}
+	if err := s.checkUsageReserve(); err != nil {
+		return err
+	}
 	rollups := map[rollupKey]int64{}
+	routes := map[routeKey]int64{}
 	accounts := map[string]string{}
 	lastUsed := map[string]int64{}
-	for _, ev := range events {
+	raw := events
+	for i, ev := range events {
 		outcome := keygate.OutcomeKey(ev.Outcome)
+		n := ev.N()
 		for _, g := range []string{keygate.GranularityHour, keygate.GranularityDay} {
-			rollups[rollupKey{g, ev.KeyID, millis(truncate(ev.Time, g)), outcome}]++
+			rollups[rollupKey{g, ev.KeyID, millis(truncate(ev.Time, g)), outcome}] += n
 		}
+		routes[routeKey{millis(truncate(ev.Time, keygate.GranularityHour)), ev.Route, outcome}] += n
 		accounts[ev.KeyID] = ev.AccountID
+		if ev.Count > 0 {
+			if len(raw) == len(events) {
+				raw = slices.Clone(events[:i])
+			}
+			continue
+		}
+		if len(raw) != len(events) {
+			raw = append(raw, ev)
+		}
 		if ev.KeyID != "" {
 			lastUsed[ev.KeyID] = max(lastUsed[ev.KeyID], millis(ev.Time))
 		}
 	}
 	return s.write(ctx, "record usage", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
-		if err := insertUsageEvents(ctx, tx, events); err != nil {
+		if err := insertUsageEvents(ctx, tx, raw); err != nil {
 			return nil, err
+		}
+		rt, err := tx.PrepareContext(ctx, `INSERT INTO usage_routes (bucket, route, outcome, count) VALUES (?, ?, ?, ?)
+			ON CONFLICT (bucket, route, outcome) DO UPDATE SET count = count + excluded.count`)
+		if err != nil {
+			return nil, err
+		}
+		defer rt.Close()
+		for k, n := range routes {
+			if _, err := rt.ExecContext(ctx, k.bucket, k.route, k.outcome, n); err != nil {
+				return nil, err
+			}
 		}
 		up, err := tx.PrepareContext(ctx, `INSERT INTO usage_rollups (granularity, key_id, bucket, outcome, account_id, count)
 			VALUES (?, ?, ?, ?, ?, ?)
@@ -224,4 +259,44 @@ func (s *Store) PruneUsage(ctx context.Context, before time.Time) (int64, error)
 		return nil, err
 	})
 	return n, err
+}
+
+// RouteUsage returns the hourly route counts with Start in [from, to).
+func (s *Store) RouteUsage(ctx context.Context, from, to time.Time) ([]keygate.RouteCount, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	out, err := queryAll(ctx, s, "query route usage", `SELECT bucket, route, outcome, count FROM usage_routes
+		WHERE bucket >= ? AND bucket < ? ORDER BY bucket, route, outcome`, []any{millis(truncate(from, keygate.GranularityHour)), millis(to)},
+		func(sc scanner) (c keygate.RouteCount, err error) {
+			var ms int64
+			err = sc.Scan(&ms, &c.Route, &c.Outcome, &c.Count)
+			c.Start = fromMillis(ms)
+			return c, err
+		})
+	return out, err
+}
+
+// DefaultUsageReserve is the free disk space below which RecordUsage
+// refuses to write, when Store.UsageReserve is 0.
+const DefaultUsageReserve = 64 << 20
+
+// checkUsageReserve refuses a usage write while the file system holding
+// the database has less free space than the reserve: usage is what grows,
+// and the space left must go to the writes that cannot wait (a
+// revocation). Usage waits in the buffer meanwhile, and is dropped and
+// counted past its capacity.
+func (s *Store) checkUsageReserve() error {
+	reserve := s.UsageReserve
+	if reserve == 0 {
+		reserve = DefaultUsageReserve
+	}
+	if reserve < 0 {
+		return nil
+	}
+	free, ok := freeSpace(filepath.Dir(s.path))
+	if ok && free < uint64(reserve) {
+		return keygate.Unavailable(fmt.Errorf("sqlite: record usage: %d bytes free on the disk of %s, under the %d reserved for other writes", free, s.path, reserve))
+	}
+	return nil
 }

@@ -33,6 +33,7 @@ type serveConfig struct {
 	UsageRetention   time.Duration
 	UsageBuffer      int
 	UsageFlush       time.Duration
+	UsagePerIP       int
 	FailureLimit     int
 	FailureWindow    time.Duration
 	LogLevel         string
@@ -68,6 +69,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.UsageRetention, "usage-retention", 30*24*time.Hour, "how long raw usage events are kept (hourly and daily aggregates are kept for good); 0 keeps them for good")
 	fs.IntVar(&c.UsageBuffer, "usage-buffer", 100_000, "usage events held in memory waiting to be written; past it events are dropped (and counted), never requests slowed")
 	fs.DurationVar(&c.UsageFlush, "usage-flush-interval", 200*time.Millisecond, "how often usage events are written; a crash loses at most this much usage")
+	fs.IntVar(&c.UsagePerIP, "usage-per-ip", 600, "raw usage events one client IP (an IPv6 /64) may add per minute; past it its requests are counted per hour, key, route and outcome instead of stored one by one; -1 turns the cap off")
 	fs.IntVar(&c.FailureLimit, "failure-limit", 30, "failed key checks one client IP (an IPv6 /64) may make per --failure-window before it is refused with TOO_MANY_FAILURES; -1 turns this off")
 	fs.DurationVar(&c.FailureWindow, "failure-window", time.Minute, "the window of --failure-limit")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log `LEVEL`: debug, info, warn, error")
@@ -136,6 +138,9 @@ func (c *serveConfig) validate(logOut io.Writer) error {
 	}
 	if c.UsageRetention < 0 || c.UsageBuffer < 1 || c.UsageFlush <= 0 {
 		return fmt.Errorf("%w: --usage-retention must be 0 or more, --usage-buffer at least 1, --usage-flush-interval more than 0", errUsage)
+	}
+	if c.UsagePerIP == 0 || c.UsagePerIP < -1 {
+		return fmt.Errorf("%w: --usage-per-ip must be at least 1 (or -1 for no cap)", errUsage)
 	}
 	return nil
 }

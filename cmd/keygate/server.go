@@ -87,7 +87,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	s.store.OnChange(func(keygate.Change) { dispatcher.Wake() })
 	expiry := &webhook.Expiry{Store: s.store, Logger: log}
 	s.usage = engine.NewUsageBuffer(s.store, engine.UsageOptions{
-		Capacity: cfg.UsageBuffer, FlushInterval: cfg.UsageFlush, Retention: cfg.UsageRetention, Logger: log,
+		Capacity: cfg.UsageBuffer, FlushInterval: cfg.UsageFlush, Retention: cfg.UsageRetention, PerIPEvents: cfg.UsagePerIP, Logger: log,
 	})
 	mets := metrics.New(metrics.Sources{
 		UsageDepth: s.usage.Depth, UsageDropped: s.usage.Dropped, UsageWritten: s.usage.Written,

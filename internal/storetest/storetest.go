@@ -75,6 +75,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keygate.Store) {
 		{"UsageEvents", testUsageEvents},
 		{"PruneUsage", testPruneUsage},
 		{"RecordUsageIsNotAChange", testRecordUsageIsNotAChange},
+		{"RecordUsageAggregates", testRecordUsageAggregates},
 		{"Webhooks", testWebhooks},
 		{"WebhookOutbox", testWebhookOutbox},
 		{"WebhookEnqueue", testWebhookEnqueue},
