@@ -307,8 +307,8 @@ type ImportRequest struct {
 }
 
 func (s *Server) importKeys(w http.ResponseWriter, r *http.Request) error {
-	var req ImportRequest
-	if err := decodeLimit(w, r, &req, false, MaxImportBytes); err != nil {
+	req, err := decodeImport(w, r)
+	if err != nil {
 		return err
 	}
 	res, err := s.Admin.ImportKeys(r.Context(), actor(r), req.Keys, req.Atomic)

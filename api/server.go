@@ -392,35 +392,42 @@ func decodeLimit(w http.ResponseWriter, r *http.Request, dst any, optional bool,
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.Is(err, io.EOF):
-			if optional {
-				return nil
-			}
-			return keygate.Errorf(keygate.EINVALID, "The request body is empty; send a JSON object.")
-		case errors.As(err, &tooBig):
-			return keygate.Errorf(keygate.ETOOLARGE, "The request body is larger than %d bytes.", limit)
-		case errors.As(err, &syn):
-			return keygate.Errorf(keygate.EINVALID, "The request body is not valid JSON (at byte %d).", syn.Offset)
-		case errors.As(err, &typ) && typ.Field != "":
-			return keygate.Errorf(keygate.EINVALID, "Field %q must be %s.", typ.Field, jsonKind(typ.Type.Kind().String()))
-		case errors.As(err, &typ):
-			return keygate.Errorf(keygate.EINVALID, "A field holds %s where %s is expected; see /v1/openapi.json.", typ.Value, jsonKind(typ.Type.Kind().String()))
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return keygate.Errorf(keygate.EINVALID, "The request body has an unknown field %s; see /v1/openapi.json.", strings.TrimPrefix(err.Error(), "json: unknown field "))
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return keygate.Errorf(keygate.EINVALID, "The request body is truncated JSON.")
-		default:
-			return keygate.Errorf(keygate.EINVALID, "The request body could not be read as JSON: %v.", err)
-		}
+		return decodeError(err, optional, limit)
 	}
 	if dec.More() {
 		return keygate.Errorf(keygate.EINVALID, "The request body must hold exactly one JSON object.")
 	}
 	return nil
+}
+
+// decodeError turns an error of a JSON decoder reading a body of at most
+// limit bytes into the 4xx that tells the client what to fix; nil for an
+// empty body that is optional.
+func decodeError(err error, optional bool, limit int64) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.Is(err, io.EOF):
+		if optional {
+			return nil
+		}
+		return keygate.Errorf(keygate.EINVALID, "The request body is empty; send a JSON object.")
+	case errors.As(err, &tooBig):
+		return keygate.Errorf(keygate.ETOOLARGE, "The request body is larger than %d bytes.", limit)
+	case errors.As(err, &syn):
+		return keygate.Errorf(keygate.EINVALID, "The request body is not valid JSON (at byte %d).", syn.Offset)
+	case errors.As(err, &typ) && typ.Field != "":
+		return keygate.Errorf(keygate.EINVALID, "Field %q must be %s.", typ.Field, jsonKind(typ.Type.Kind().String()))
+	case errors.As(err, &typ):
+		return keygate.Errorf(keygate.EINVALID, "A field holds %s where %s is expected; see /v1/openapi.json.", typ.Value, jsonKind(typ.Type.Kind().String()))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return keygate.Errorf(keygate.EINVALID, "The request body has an unknown field %s; see /v1/openapi.json.", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return keygate.Errorf(keygate.EINVALID, "The request body is truncated JSON.")
+	default:
+		return keygate.Errorf(keygate.EINVALID, "The request body could not be read as JSON: %v.", err)
+	}
 }
 
 func jsonKind(k string) string {
