@@ -23,7 +23,9 @@ func decodeImport(w http.ResponseWriter, r *http.Request) (ImportRequest, error)
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxImportBytes))
 	dec.DisallowUnknownFields()
-	fail := func(err error) (ImportRequest, error) { return ImportRequest{}, decodeError(err, false, MaxImportBytes) }
+	fail := func(err error) (ImportRequest, error) {
+		return ImportRequest{}, decodeError(err, false, MaxImportBytes)
+	}
 	tok, err := dec.Token()
 	if err != nil {
 		return fail(err)
