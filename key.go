@@ -193,6 +193,39 @@ func (k *Key) Validate() error {
 	return nil
 }
 
+// MaxStartLen bounds the display hint of an imported key.
+const MaxStartLen = 16
+
+// ValidateImport checks a key issued elsewhere and imported by the SHA-256
+// hex of its plaintext: the hash (lower-cased here), the owning account's
+// ID and the display hint, then everything Validate checks; an empty Env
+// becomes live. It never quotes the hash: a file may hold plaintext keys
+// there by mistake. The server and `keygate import` (which checks rows
+// before sending them, to name their lines) both call it, so a row is
+// judged the same way on either side.
+func (k *Key) ValidateImport() error {
+	h := strings.ToLower(strings.TrimSpace(k.Hash))
+	switch _, ok := ParseHash(h); {
+	case h == "":
+		return Errorf(EINVALID, "hash is empty; give the SHA-256 of the key as 64 hex characters.")
+	case !ok && (len(h) != 64 || strings.ContainsAny(h, "_-")):
+		return Errorf(EINVALID, "hash is not 64 hex characters (it has %d characters); give hex(sha256(key)), never the key itself.", len(h))
+	case !ok:
+		return Errorf(EINVALID, "hash is not hexadecimal; give the SHA-256 of the key as 64 hex characters.")
+	}
+	k.Hash = h
+	if k.AccountID = strings.TrimSpace(k.AccountID); k.AccountID == "" {
+		return Errorf(EINVALID, "account_id is empty; every key needs the account that owns it.")
+	}
+	if k.Start = strings.TrimSpace(k.Start); len(k.Start) > MaxStartLen {
+		return Errorf(EINVALID, "start is a display hint of at most %d characters, never the whole key.", MaxStartLen)
+	}
+	if k.Env == "" {
+		k.Env = EnvLive
+	}
+	return k.Validate()
+}
+
 // NormalizeCIDRs parses each entry as a CIDR or a bare address (taken as a
 // single-address prefix) and returns them in canonical form.
 func NormalizeCIDRs(in []string) ([]string, error) {

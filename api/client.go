@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/problem"
 )
 
@@ -194,8 +193,8 @@ func (c *Client) DisableKey(ctx context.Context, id string) (*KeyView, error) {
 // ImportKeys stores keys issued elsewhere, known by their SHA-256 hex, in
 // one call of at most manage.MaxImportBatch rows. Invalid rows are reported
 // by their index in req.Keys.
-func (c *Client) ImportKeys(ctx context.Context, req ImportRequest) (*manage.ImportResult, error) {
-	return call[manage.ImportResult](ctx, c, http.MethodPost, "/v1/keys/import", nil, req)
+func (c *Client) ImportKeys(ctx context.Context, req ImportRequest) (*ImportResult, error) {
+	return call[ImportResult](ctx, c, http.MethodPost, "/v1/keys/import", nil, req)
 }
 
 // UpdateAccount changes the fields set in p.

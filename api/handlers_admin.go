@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
-	"github.com/keygate/keygate/manage"
 )
 
 // TierRequest is the body of POST /v1/tiers.
@@ -297,23 +296,4 @@ func (s *Server) revokeRootKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, RootKeyView{RootKey: rk})
-}
-
-// ImportRequest is the body of POST /v1/keys/import.
-type ImportRequest struct {
-	Keys []manage.ImportRow `json:"keys"`
-	// Atomic imports nothing from the batch when any row is invalid.
-	Atomic bool `json:"atomic,omitempty"`
-}
-
-func (s *Server) importKeys(w http.ResponseWriter, r *http.Request) error {
-	req, err := decodeImport(w, r)
-	if err != nil {
-		return err
-	}
-	res, err := s.Admin.ImportKeys(r.Context(), actor(r), req.Keys, req.Atomic)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, res)
 }

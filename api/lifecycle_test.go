@@ -15,7 +15,6 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/api"
-	"github.com/keygate/keygate/manage"
 )
 
 func (ts *testServer) account(t *testing.T, tier string) string {
@@ -265,15 +264,15 @@ func TestImportLegacyKeys(t *testing.T) {
 	ts := newServer(t)
 	acct := ts.account(t, "")
 	var raws []string
-	var rows []manage.ImportRow
+	var rows []api.ImportRow
 	for i := range 5 {
 		raw, hash := legacyKey()
 		raws = append(raws, raw)
-		rows = append(rows, manage.ImportRow{Hash: hash, AccountID: acct, Tier: "pro", Name: fmt.Sprintf("legacy-%d", i)})
+		rows = append(rows, api.ImportRow{Hash: hash, AccountID: acct, Tier: "pro", Name: fmt.Sprintf("legacy-%d", i)})
 	}
-	rows = append(rows, manage.ImportRow{Hash: "zz", AccountID: acct}, manage.ImportRow{Hash: rows[0].Hash, AccountID: "acc_missing"})
+	rows = append(rows, api.ImportRow{Hash: "zz", AccountID: acct}, api.ImportRow{Hash: rows[0].Hash, AccountID: "acc_missing"})
 	body, _ := json.Marshal(api.ImportRequest{Keys: rows})
-	var res manage.ImportResult
+	var res api.ImportResult
 	if resp := ts.call(t, "POST", "/v1/keys/import", ts.root(), string(body), &res); resp.StatusCode != 200 {
 		t.Fatalf("import: %d", resp.StatusCode)
 	}
@@ -297,7 +296,7 @@ func TestImportLegacyKeys(t *testing.T) {
 		t.Fatalf("re-import: got %+v, want 0 inserted, 5 skipped", res)
 	}
 	raw, hash := legacyKey()
-	body, _ = json.Marshal(api.ImportRequest{Atomic: true, Keys: []manage.ImportRow{{Hash: hash, AccountID: acct}, {Hash: "nothex", AccountID: acct}}})
+	body, _ = json.Marshal(api.ImportRequest{Atomic: true, Keys: []api.ImportRow{{Hash: hash, AccountID: acct}, {Hash: "nothex", AccountID: acct}}})
 	ts.call(t, "POST", "/v1/keys/import", ts.root(), string(body), &res)
 	if res.Inserted != 0 || res.Invalid != 1 {
 		t.Fatalf("atomic import with a bad row: got %+v", res)

@@ -261,3 +261,9 @@ func TestKeysCreateWithOverrides(t *testing.T) {
 		t.Fatalf("--quota 0: exit %d, %q", code, stderr)
 	}
 }
+
+func compact(raw json.RawMessage) string {
+	var b bytes.Buffer
+	json.Compact(&b, raw)
+	return b.String()
+}
