@@ -10,10 +10,13 @@ const (
 	PermAdminRead  = "admin:read"
 	PermAdminWrite = "admin:write"
 	PermVerify     = "verify"
+	// PermMetrics reads /metrics when the server requires a root key there
+	// (keygate serve --metrics-auth).
+	PermMetrics = "metrics"
 )
 
 // AllPermissions lists every root key permission.
-var AllPermissions = []string{PermAdminRead, PermAdminWrite, PermVerify}
+var AllPermissions = []string{PermAdminRead, PermAdminWrite, PermVerify, PermMetrics}
 
 // RootKey is keygate's own admin credential: a key in the same format as API
 // keys, with its own prefix, sent as "Authorization: Bearer …".

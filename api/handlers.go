@@ -58,8 +58,42 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	if s.Metrics == nil {
 		return keygate.Errorf(keygate.ENOTFOUND, "Metrics are not enabled on this server.")
 	}
+	if s.MetricsElsewhere {
+		return keygate.Errorf(keygate.ENOTFOUND, "Metrics are served on a listener of their own (--metrics-addr), not here.")
+	}
+	return s.serveMetrics(w, r)
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+	if s.MetricsAuth {
+		if err := s.authorize(r, keygate.PermMetrics); err != nil {
+			return err
+		}
+	}
 	s.Metrics.Handler().ServeHTTP(w, r)
 	return nil
+}
+
+// MetricsHandler serves the metrics at /metrics (with MetricsAuth, to a
+// root key with the metrics permission) and answers every other path with
+// a 404 problem: the handler of a metrics-only listener.
+func (s *Server) MetricsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		switch {
+		case r.URL.Path != "/metrics":
+			err = keygate.Errorf(keygate.ENOTFOUND, "This listener serves only /metrics.")
+		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+			err = &keygate.Error{Code: "METHOD_NOT_ALLOWED", Message: "Use GET /metrics."}
+		case s.Metrics == nil:
+			err = keygate.Errorf(keygate.ENOTFOUND, "Metrics are not enabled on this server.")
+		default:
+			err = s.serveMetrics(w, r)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+		}
+	})
 }
 
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {

@@ -79,6 +79,10 @@ type Server struct {
 	// Metrics counts verifications and store errors and serves /metrics;
 	// nil serves no metrics.
 	Metrics *metrics.Metrics
+	// MetricsAuth makes /metrics require a root key with the metrics
+	// permission. MetricsElsewhere answers /metrics with 404 here: the
+	// metrics are served on a listener of their own (MetricsHandler).
+	MetricsAuth, MetricsElsewhere bool
 	// Exposed, when set, is told of every key found in a request's URL,
 	// which is refused with KEY_IN_QUERY, so that the exposure can be
 	// audited against the key (manage.Exposures.Report is one).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -49,6 +50,13 @@ type serveConfig struct {
 	Config string
 	// DefaultScopes are the scopes of a self-registered account's key.
 	DefaultScopes string
+	// TLSCert and TLSKey, both or neither, make the listeners serve HTTPS.
+	TLSCert, TLSKey string
+	// MetricsAddr, when set, serves /metrics on a listener of its own
+	// (and not on Addr); MetricsAuth requires a root key with the
+	// metrics permission on /metrics.
+	MetricsAddr string
+	MetricsAuth bool
 
 	// Derived by validate.
 	logger   *slog.Logger
@@ -79,6 +87,10 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 30*time.Second, "how long the gateway waits for the upstream's response headers before answering 504")
 	fs.StringVar(&c.Config, "config", "", "YAML `FILE` with the gateway's route rules and serve settings (flags and KEYGATE_* win over it); check it with keygate routes check")
 	fs.StringVar(&c.DefaultScopes, "default-scopes", "", "comma-separated `SCOPES` given to the key of each account that registers itself (POST /v1/register), such as weather:read")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with the certificate (chain) in this PEM `FILE`; needs --tls-key; SIGHUP reloads both")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "the private key of --tls-cert, a PEM `FILE`")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this `HOST:PORT` only (with TLS when --tls-cert is set), not on --addr")
+	fs.BoolVar(&c.MetricsAuth, "metrics-auth", false, "require a root key with the metrics permission on /metrics")
 	fs.StringVar(&c.Pepper, "pepper", "", "server-side `SECRET` for HMAC-SHA-256 key hashes; set it before issuing keys and never change it (prefer KEYGATE_PEPPER)")
 }
 
@@ -132,6 +144,17 @@ func (c *serveConfig) validate(logOut io.Writer) error {
 			return fmt.Errorf("%w: --default-scopes: %s", errUsage, keygate.ErrorMessage(err))
 		}
 		c.scopes = scopes
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("%w: --tls-cert and --tls-key go together: give both or neither", errUsage)
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return fmt.Errorf("%w: --metrics-addr %q: give HOST:PORT, such as 127.0.0.1:9090", errUsage, c.MetricsAddr)
+		}
+		if c.MetricsAddr == c.Addr {
+			return fmt.Errorf("%w: --metrics-addr must differ from --addr", errUsage)
+		}
 	}
 	if c.UpstreamTimeout <= 0 {
 		return fmt.Errorf("%w: --upstream-timeout must be more than 0", errUsage)

@@ -36,6 +36,10 @@ type runningServer struct {
 	eng     *engine.Engine
 	usage   *engine.UsageBuffer
 	http    *http.Server
+	// metricsHTTP serves /metrics alone with --metrics-addr.
+	metricsHTTP *http.Server
+	// certs serves and reloads the TLS pair with --tls-cert.
+	certs *certReloader
 	// onClose, when set, runs once the server has stopped (the demo's
 	// upstream).
 	onClose func()
@@ -55,6 +59,12 @@ type runningServer struct {
 func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *runningServer, err error) {
 	log := cfg.logger
 	s := &runningServer{log: log}
+	if cfg.TLSCert != "" {
+		// Checked before anything is opened: a bad pair stops the start.
+		if s.certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey, log); err != nil {
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
 	if s.store, s.closeDB, err = openStore(ctx, cfg.DB); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", redactDB(cfg.DB), err)
 	}
@@ -97,6 +107,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	apiSrv := &api.Server{
 		Engine: s.eng, Admin: adm, Store: s.store, UsageStore: s.store, Usage: s.usage, Metrics: mets, Logger: log,
 		OpenRegistration: cfg.OpenRegistration, TrustedProxies: cfg.proxies, Webhooks: dispatcher,
+		MetricsAuth: cfg.MetricsAuth, MetricsElsewhere: cfg.MetricsAddr != "",
 	}
 	exposures := &manage.Exposures{Service: adm, Lookup: s.eng.Find, Logger: log,
 		ClientIP: func(r *http.Request) string { return keyauth.ClientIP(r, cfg.proxies).String() }}
@@ -122,14 +133,31 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	if s.certs != nil {
+		s.http.TLSConfig = s.certs.config()
+	}
 	// Bind before the first root key is made: a busy port must not lose
 	// the only copy of a key printed once.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("listen on --metrics-addr %s: %w", cfg.MetricsAddr, err)
+		}
+		s.metricsHTTP = &http.Server{
+			Handler: apiSrv.MetricsHandler(), TLSConfig: s.http.TLSConfig, ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: s.http.ErrorLog,
+		}
+	}
 	if err := bootstrap(ctx, adm, cfg.RootKeyFile, stdout, log); err != nil {
 		ln.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
 		return nil, err
 	}
 
@@ -149,10 +177,25 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 		}
 		close(s.webhooksDone)
 	}()
-	s.serveErr = make(chan error, 1)
-	go func() { s.serveErr <- s.http.Serve(ln) }()
-	log.Info("keygate listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream, "db", redactDB(cfg.DB), "version", keygate.Version, "open_registration", cfg.OpenRegistration)
+	s.serveErr = make(chan error, 2)
+	go func() { s.serveErr <- serve(s.http, ln) }()
+	if s.metricsHTTP != nil {
+		go func() { s.serveErr <- serve(s.metricsHTTP, metricsLn) }()
+		log.Info("metrics listening", "addr", metricsLn.Addr().String(), "tls", s.certs != nil, "auth", cfg.MetricsAuth)
+	}
+	if s.certs != nil {
+		s.certs.watch()
+	}
+	log.Info("keygate listening", "addr", ln.Addr().String(), "tls", s.certs != nil, "upstream", cfg.Upstream, "db", redactDB(cfg.DB), "version", keygate.Version, "open_registration", cfg.OpenRegistration)
 	return s, nil
+}
+
+// serve serves HTTPS when srv has a TLS configuration, else HTTP.
+func serve(srv *http.Server, ln net.Listener) error {
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(ln, "", "")
+	}
+	return srv.Serve(ln)
 }
 
 // handler is the server's top-level mux. The API claims its own paths
@@ -193,7 +236,15 @@ func (s *runningServer) Close() error {
 	s.log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	err := s.http.Shutdown(shutCtx)
+	if s.metricsHTTP != nil {
+		if merr := s.metricsHTTP.Shutdown(shutCtx); err == nil {
+			err = merr
+		}
+	}
 	cancel()
+	if s.certs != nil {
+		s.certs.close()
+	}
 	// No request is in flight any more: the loops flush once more as they
 	// stop, before the store closes.
 	s.stopLoops()
