@@ -98,6 +98,8 @@ echo "== 5. keygate at half its maximum: $half/s for ${DURATION}s" >&2
 
 # Every verification with a key is a usage event: after a graceful stop
 # (which flushes the buffer) the store must hold one per request served.
+rss_load_mib=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$kg_pid/status")
+rss_peak_mib=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$kg_pid/status")
 served=$(curl -s "http://$KG_ADDR/metrics" | awk '/^keygate_verifications_total/ {s+=$2} END {printf "%d", s}')
 dropped=$(curl -s "http://$KG_ADDR/metrics" | awk '/^keygate_usage_dropped_total/ {printf "%d", $2}')
 stop_keygate
@@ -112,7 +114,7 @@ cat <<TABLE
 keygate benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(go version | cut -d' ' -f3), N=$N keys
 
 1. In-process verification (limits + quota + usage recorded)
-$(awk '{printf "   %-55s %10s ns/op %4s allocs/op", $1, $3, $7; for (i=8;i<=NF;i++) if ($(i+1)=="dropped") printf "  dropped %s", $i; print ""}' <<<"$inproc")
+$(awk '{printf "   %-40s", $1; for (i=3;i<NF;i++) if ($(i+1) ~ /^(ns\/op|allocs\/op|dropped|heapB\/key)$/) printf "  %s %s", $i, $(i+1); print ""}' <<<"$inproc")
 
 2. HTTP POST /v1/keys/verify, wrk -t1 -c$CONNS, ${DURATION}s per run (two runs each, alternating)
    reference server   run 1: $ref1
@@ -124,5 +126,6 @@ $(awk '{printf "   %-55s %10s ns/op %4s allocs/op", $1, $3, $7; for (i=8;i<=NF;i
    verifications served (metrics): $served; usage events stored after a graceful restart: $events; dropped: $dropped
 
 3. Memory and start-up with $N keys (SQLite)
-   import: ${import_s}s   start-up to /readyz: ${startup_s}s   RSS after start: ${rss_mib} MiB
+   import: ${import_s}s   start-up to /readyz: ${startup_s}s
+   RSS after start: ${rss_mib} MiB   after the load runs: ${rss_load_mib} MiB   peak: ${rss_peak_mib} MiB
 TABLE

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -90,6 +91,10 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	if err := s.eng.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load keys: %w", err)
 	}
+	// Reading a large index from the store leaves about as much garbage as
+	// the index itself: hand it back to the OS now, not over the next
+	// minutes (docs/BENCHMARKS.md, memory).
+	debug.FreeOSMemory()
 	adm := &manage.Service{Store: s.store, Hasher: hasher, KeyPrefix: cfg.KeyPrefix, DefaultScopes: cfg.scopes, AllowPrivateWebhooks: cfg.WebhooksAllowPrivate}
 	dispatcher := &webhook.Dispatcher{Store: s.store, AllowPrivate: cfg.WebhooksAllowPrivate, Logger: log}
 	// A write that raises webhook events notifies listeners: send them now
