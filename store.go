@@ -30,6 +30,7 @@ type AccountFilter struct {
 // (the last ID of the previous page). Status, when set, is judged at Now.
 type KeyFilter struct {
 	AccountID string
+	Start     string // the key's start (prefix, env, first 4 secret characters), as displayed
 	Tier      string // the key's own tier; keys that inherit have ""
 	Env       Env
 	Status    string // StatusActive, StatusRevoked, StatusExpired, StatusDisabled

@@ -252,6 +252,9 @@ func (s *Store) Keys(ctx context.Context, f keygate.KeyFilter) ([]*keygate.Key, 
 	if f.Tier != "" {
 		w.add("tier = ?", f.Tier)
 	}
+	if f.Start != "" {
+		w.add("start = ?", f.Start)
+	}
 	if f.Env != "" {
 		w.add("env = ?", string(f.Env))
 	}

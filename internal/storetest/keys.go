@@ -199,7 +199,7 @@ func testKeysFilter(t *testing.T, f *fixture) {
 	expired := mk(func(k *keygate.Key) { k.ExpiresAt = ptr(now.Add(-hour)) })
 	expiredDisabled := mk(func(k *keygate.Key) { k.ExpiresAt, k.Enabled = ptr(now.Add(-hour)), false })
 	disabled := mk(func(k *keygate.Key) { k.Enabled = false })
-	testEnv := mk(func(k *keygate.Key) { k.Env = keygate.EnvTest })
+	testEnv := mk(func(k *keygate.Key) { k.Env = keygate.EnvTest; k.Start = "kg_test_" + f.tag[:4] })
 	onTier := mk(func(k *keygate.Key) { k.Tier = tier.Name })
 	all := []*keygate.Key{active, revokedLater, expiresLater, revoked, revokedNow, revokedAll, expired,
 		expiredDisabled, disabled, testEnv, onTier}
@@ -255,6 +255,9 @@ func testKeysFilter(t *testing.T, f *fixture) {
 		{"active on tier", keygate.KeyFilter{Tier: tier.Name, Status: keygate.StatusActive, Now: now},
 			[]string{onTier.ID, bOnTier.ID}},
 		{"unknown account", keygate.KeyFilter{AccountID: f.id(keygate.PrefixAccount)}, nil},
+		{"start", keygate.KeyFilter{Start: testEnv.Start}, []string{testEnv.ID}},
+		{"account and start", keygate.KeyFilter{AccountID: a.ID, Start: "kg_live_ab12"},
+			where(func(k *keygate.Key) bool { return k.Env == keygate.EnvLive })},
 	}
 	for _, tt := range tests {
 		got, err := f.s.Keys(f.ctx, tt.filter)
