@@ -43,6 +43,7 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
 	"join": strings.Join,
+	"list": func(s ...string) []string { return s },
 	"num":  formatInt,
 	"lower": func(o keygate.Outcome) string { return keygate.OutcomeKey(o) },
 	"contains": func(list []string, s string) bool {

@@ -117,7 +117,8 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: s.cookieName(r), Value: token, Path: cookiePath, Expires: sess.ExpiresAt,
+		// Max-Age rather than Expires: the browser's clock may be wrong.
+		Name: s.cookieName(r), Value: token, Path: cookiePath, MaxAge: int(ttl / time.Second),
 		HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteLaxMode,
 	})
 	s.pruneSessions(now)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -20,6 +21,7 @@ import (
 	"github.com/keygate/keygate/keyauth"
 	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/metrics"
+	"github.com/keygate/keygate/portal"
 	"github.com/keygate/keygate/quota"
 	"github.com/keygate/keygate/webhook"
 )
@@ -129,8 +131,15 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 		}
 		gw = g
 	}
+	pt := &portal.Server{
+		Store: s.store, Manage: adm, RootKeys: s.eng, Logger: log,
+		Registration: portal.RegistrationOpen, Scopes: portalScopes(cfg), TrustedProxies: cfg.proxies,
+	}
+	if !cfg.OpenRegistration {
+		pt.Registration = portal.RegistrationClosed
+	}
 	s.http = &http.Server{
-		Handler:           s.handler(apiSrv, gw),
+		Handler:           s.handler(apiSrv, gw, pt),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -206,16 +215,39 @@ func serve(srv *http.Server, ln net.Listener) error {
 // handler is the server's top-level mux. The API claims its own paths
 // (/v1/, /healthz, /readyz, /metrics, …); with --upstream the gateway
 // takes every other path, and without it the API answers them with 404
-// problems. Mount new handlers (the portal) here.
-func (s *runningServer) handler(apiSrv *api.Server, gw http.Handler) http.Handler {
+// problems. The portal takes /portal and everything under it. Mount new
+// handlers here.
+func (s *runningServer) handler(apiSrv *api.Server, gw http.Handler, pt *portal.Server) http.Handler {
 	mux := http.NewServeMux()
 	apiSrv.Mount(mux)
+	pt.Mount(mux)
 	if gw != nil {
 		mux.Handle("/", gw)
 	} else {
 		mux.Handle("/", apiSrv.Handler())
 	}
 	return mux
+}
+
+// portalScopes are the scopes developers may give their keys in the
+// portal: those of --default-scopes and those the gateway's route rules
+// require, in that order, each once.
+func portalScopes(cfg *serveConfig) []string {
+	var out []string
+	add := func(scopes []string) {
+		for _, sc := range scopes {
+			if !slices.Contains(out, sc) {
+				out = append(out, sc)
+			}
+		}
+	}
+	add(cfg.scopes)
+	if cfg.routes != nil {
+		for _, r := range cfg.routes.Rules() {
+			add(r.Scopes)
+		}
+	}
+	return out
 }
 
 // wait blocks until ctx is done or the HTTP server stops on its own, and
