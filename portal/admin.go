@@ -33,7 +33,7 @@ type adminUsageData struct {
 func (s *Server) adminUsage(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	today := utcDay(s.now())
-	from, to := today.AddDate(0, 0, -(chartDays - 1)), today.AddDate(0, 0, 1)
+	from, to := today.AddDate(0, 0, -(chartDays-1)), today.AddDate(0, 0, 1)
 	all, err := s.Store.Usage(ctx, keygate.UsageQuery{From: from, To: to, Granularity: keygate.GranularityDay})
 	if err != nil {
 		return err

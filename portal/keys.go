@@ -216,7 +216,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, v *viewer, k *ke
 		}
 		return s.render(w, r, http.StatusBadRequest, "revoke", &page{Title: "Revoke a key", Nav: "keys",
 			Errors: map[string]string{"confirm": msg}, Form: map[string]string{"reason": reason},
-			Data:   revokeView{Key: s.keyRow(k, "", s.now()), Action: r.URL.Path, Back: back}})
+			Data: revokeView{Key: s.keyRow(k, "", s.now()), Action: r.URL.Path, Back: back}})
 	}
 	if reason == "" {
 		reason = "revoked in the portal"

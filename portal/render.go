@@ -35,25 +35,14 @@ func (p *page) Val(field string) string { return p.Form[field] }
 
 var funcs = template.FuncMap{
 	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"day":  func(t time.Time) string { return t.UTC().Format("Jan 2") },
 	"datep": func(t *time.Time) string {
 		if t == nil {
 			return "never"
 		}
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
-	"join": strings.Join,
 	"list": func(s ...string) []string { return s },
 	"num":  formatInt,
-	"lower": func(o keygate.Outcome) string { return keygate.OutcomeKey(o) },
-	"contains": func(list []string, s string) bool {
-		for _, x := range list {
-			if x == s {
-				return true
-			}
-		}
-		return false
-	},
 }
 
 // formatInt writes n with thin groups of three digits: 100,000.

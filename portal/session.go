@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -207,7 +208,7 @@ func (s *Server) signedIn(h handlerFunc) handlerFunc {
 		}
 		if v == nil {
 			login := "/portal/login"
-			if isAdminPath(r.URL.Path) {
+			if strings.HasPrefix(r.URL.Path, "/portal/admin") {
 				login = "/portal/admin/login"
 			}
 			if r.Method == http.MethodGet {
@@ -255,8 +256,6 @@ func (s *Server) admin(perm string, h handlerFunc) handlerFunc {
 		return h(w, r)
 	})
 }
-
-func isAdminPath(p string) bool { return len(p) >= len("/portal/admin") && p[:len("/portal/admin")] == "/portal/admin" }
 
 // formError explains a form that could not be read.
 func formError(err error) error {
