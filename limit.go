@@ -1,6 +1,9 @@
 package keygate
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // LimitResult is a limiter's answer for one request of one key: whether the
 // request may pass, and the figures for the RateLimit headers and the verify
@@ -25,6 +28,24 @@ type LimitResult struct {
 
 	// RetryAfter is how long to wait before retrying, when not allowed.
 	RetryAfter time.Duration
+}
+
+// RateWindow is the rate's window in whole seconds: the time the bucket
+// takes to fill from empty, RateLimit ÷ RatePerSecond, rounded up and at
+// least 1. The rate is described as RateLimit requests per RateWindow
+// seconds — the burst, refilled over the window — so that the remaining
+// figure (at most RateLimit) never exceeds the quota it is counted
+// against. The RateLimit header's "sec" policy and the verify API's rate
+// object both use it.
+func (r LimitResult) RateWindow() int64 {
+	if !(r.RatePerSecond > 0) || r.RateLimit <= 0 {
+		return 1
+	}
+	w := math.Ceil(float64(r.RateLimit)/r.RatePerSecond - 1e-9)
+	if w > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return max(int64(w), 1)
 }
 
 // Allowed reports whether the request may pass.

@@ -196,7 +196,7 @@ func TestSeedFlowEndToEnd(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || weather["city"] != "Oslo" || weather["key_id"] != reg.Key.ID {
 		t.Fatalf("weather: got %d %v", resp.StatusCode, weather)
 	}
-	if got := resp.Header.Get("RateLimit-Policy"); got != `"day";q=1000;w=86400, "sec";q=5;w=1` {
+	if got := resp.Header.Get("RateLimit-Policy"); got != `"day";q=1000;w=86400, "sec";q=10;w=2` {
 		t.Errorf("RateLimit-Policy: got %q", got)
 	}
 	if got := resp.Header.Get("RateLimit"); !strings.HasPrefix(got, `"day";r=999;t=`) {

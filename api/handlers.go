@@ -166,7 +166,8 @@ type QuotaView struct {
 type RateView struct {
 	Limit         int64   `json:"limit"` // the burst
 	Remaining     int64   `json:"remaining"`
-	Reset         int64   `json:"reset"` // seconds until the bucket is full
+	Reset         int64   `json:"reset"`  // seconds until the bucket is full
+	Window        int64   `json:"window"` // seconds to refill from empty: limit per window is the rate
 	RatePerSecond float64 `json:"rate_per_second"`
 }
 
@@ -242,7 +243,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 		l := v.Limits
 		ans.limits = true
 		ans.quota = QuotaView{Limit: l.QuotaLimit, Remaining: l.QuotaRemaining, Reset: keygate.CeilSeconds(l.QuotaReset)}
-		ans.rate = RateView{Limit: l.RateLimit, Remaining: l.RateRemaining, Reset: keygate.CeilSeconds(l.RateReset), RatePerSecond: l.RatePerSecond}
+		ans.rate = RateView{Limit: l.RateLimit, Remaining: l.RateRemaining, Reset: keygate.CeilSeconds(l.RateReset), Window: l.RateWindow(), RatePerSecond: l.RatePerSecond}
 	}
 	if !v.Valid() && v.Limits.RetryAfter > 0 { // rate, quota, or the failure throttle
 		resp.RetryAfter = max(keygate.CeilSeconds(v.Limits.RetryAfter), 1)

@@ -333,6 +333,8 @@ func appendVerifyAnswer(b []byte, a *verifyAnswer) (_ []byte, ok bool) {
 		b = strconv.AppendInt(b, rt.Remaining, 10)
 		b = append(b, `,"reset":`...)
 		b = strconv.AppendInt(b, rt.Reset, 10)
+		b = append(b, `,"window":`...)
+		b = strconv.AppendInt(b, rt.Window, 10)
 		b = append(b, `,"rate_per_second":`...)
 		b, ok = appendFloat(b, rt.RatePerSecond, ok)
 		b = append(b, '}')

@@ -126,7 +126,7 @@ func TestVerifyAnswerIsWhatEncodingJSONWrites(t *testing.T) {
 			Valid: true, Code: keygate.OutcomeValid, KeyID: "key_1", AccountID: "acc_1", Name: "prod", Env: keygate.EnvLive,
 			Tier: "pro", Scopes: []string{"a:read", "b:*"}, Meta: json.RawMessage(`{"team":"x","n":[1,2]}`), ExpiresAt: &exp,
 		},
-		limits: true, quota: QuotaView{Limit: 100000, Remaining: 99999, Reset: 3600}, rate: RateView{Limit: 200, Remaining: 199, Reset: 1, RatePerSecond: 100},
+		limits: true, quota: QuotaView{Limit: 100000, Remaining: 99999, Reset: 3600}, rate: RateView{Limit: 200, Remaining: 199, Reset: 1, Window: 2, RatePerSecond: 100},
 	}
 	cases := map[string]verifyAnswer{
 		"full":    full,
@@ -174,7 +174,7 @@ func TestVerifyAnswerWriterKnowsEveryField(t *testing.T) {
 	for typ, want := range map[reflect.Type]int{
 		reflect.TypeFor[VerifyResponse](): verifyResponseFields,
 		reflect.TypeFor[QuotaView]():      3,
-		reflect.TypeFor[RateView]():       4,
+		reflect.TypeFor[RateView]():       5,
 	} {
 		if got := typ.NumField(); got != want {
 			t.Errorf("%s has %d fields; appendVerifyAnswer writes %d: update it and this test", typ, got, want)

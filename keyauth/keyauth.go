@@ -313,22 +313,24 @@ func inAny(ps []netip.Prefix, a netip.Addr) bool {
 
 // SetRateLimitHeaders sets the RateLimit-Policy and RateLimit fields of
 // draft-ietf-httpapi-ratelimit-headers-11 from a verification's limits:
-// a "day" policy for the daily quota and a "sec" policy for the rate.
+// a "day" policy for the daily quota and a "sec" policy for the token
+// bucket, whose quota is the burst and whose window the time the bucket
+// takes to refill (keygate.LimitResult.RateWindow), so that its r never
+// exceeds its q.
 func SetRateLimitHeaders(h http.Header, v *keygate.Verification) {
 	if !v.HasLimits {
 		return
 	}
 	l := &v.Limits
-	q, w := ratePolicy(l.RatePerSecond)
 	// Both fields are built in one buffer and become one string, and their
 	// values share one array: two allocations for the pair.
 	var arr [160]byte
 	buf := append(arr[:0], `"day";q=`...)
 	buf = strconv.AppendInt(buf, l.QuotaLimit, 10)
 	buf = append(buf, `;w=86400, "sec";q=`...)
-	buf = strconv.AppendInt(buf, q, 10)
+	buf = strconv.AppendInt(buf, l.RateLimit, 10)
 	buf = append(buf, `;w=`...)
-	buf = strconv.AppendInt(buf, w, 10)
+	buf = strconv.AppendInt(buf, l.RateWindow(), 10)
 	policyEnd := len(buf)
 
 	buf = append(buf, `"day";r=`...)
@@ -344,19 +346,6 @@ func SetRateLimitHeaders(h http.Header, v *keygate.Verification) {
 	vals[0], vals[1] = both[:policyEnd], both[policyEnd:]
 	h["Ratelimit-Policy"] = vals[0:1:1]
 	h["Ratelimit"] = vals[1:2:2]
-}
-
-// ratePolicy expresses a per-second rate as q requests per w seconds with
-// whole numbers: 5/s is q=5;w=1, 0.5/s is q=1;w=2.
-func ratePolicy(rate float64) (q, w int64) {
-	if rate >= 1 {
-		return int64(rate), 1
-	}
-	if !(rate > 0) {
-		return 0, 1
-	}
-	w = int64(1/rate + 0.5)
-	return 1, max(w, 1)
 }
 
 // SafePath returns p with every key in it replaced by its start and an

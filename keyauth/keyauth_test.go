@@ -87,9 +87,13 @@ func TestRateLimitHeaders(t *testing.T) {
 		policy, fields string
 	}{
 		{"free tier", keygate.LimitResult{QuotaLimit: 1000, QuotaRemaining: 998, QuotaReset: 51234 * time.Second, RateLimit: 10, RateRemaining: 9, RateReset: 200 * time.Millisecond, RatePerSecond: 5},
-			`"day";q=1000;w=86400, "sec";q=5;w=1`, `"day";r=998;t=51234, "sec";r=9;t=1`},
+			`"day";q=1000;w=86400, "sec";q=10;w=2`, `"day";r=998;t=51234, "sec";r=9;t=1`},
+		{"pro tier", keygate.LimitResult{QuotaLimit: 100000, QuotaRemaining: 5, QuotaReset: time.Hour, RateLimit: 200, RateRemaining: 200, RatePerSecond: 100},
+			`"day";q=100000;w=86400, "sec";q=200;w=2`, `"day";r=5;t=3600, "sec";r=200;t=0`},
 		{"slow rate", keygate.LimitResult{QuotaLimit: 10, QuotaRemaining: 0, QuotaReset: 1500 * time.Millisecond, RateLimit: 1, RatePerSecond: 0.5},
 			`"day";q=10;w=86400, "sec";q=1;w=2`, `"day";r=0;t=2, "sec";r=0;t=0`},
+		{"window rounded up", keygate.LimitResult{QuotaLimit: 10, RateLimit: 3, RateRemaining: 3, RatePerSecond: 2},
+			`"day";q=10;w=86400, "sec";q=3;w=2`, `"day";r=0;t=0, "sec";r=3;t=0`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
