@@ -295,14 +295,20 @@ type Limits struct {
 // EffectiveLimits returns t's limits with k's overrides applied.
 func EffectiveLimits(k *Key, t *Tier) Limits {
 	l := Limits{QuotaPerDay: t.QuotaPerDay, RatePerSecond: t.RatePerSecond, Burst: t.Burst}
-	if k.QuotaPerDay != nil {
-		l.QuotaPerDay = *k.QuotaPerDay
+	return l.Override(k.QuotaPerDay, k.RatePerSecond, k.Burst)
+}
+
+// Override returns l with each non-nil override in place of its figure:
+// a key's own quota, rate and burst over its tier's.
+func (l Limits) Override(quotaPerDay *int64, ratePerSecond *float64, burst *int64) Limits {
+	if quotaPerDay != nil {
+		l.QuotaPerDay = *quotaPerDay
 	}
-	if k.RatePerSecond != nil {
-		l.RatePerSecond = *k.RatePerSecond
+	if ratePerSecond != nil {
+		l.RatePerSecond = *ratePerSecond
 	}
-	if k.Burst != nil {
-		l.Burst = *k.Burst
+	if burst != nil {
+		l.Burst = *burst
 	}
 	return l
 }

@@ -141,15 +141,7 @@ func (ent *entry) counter(t *keygate.Tier) string {
 func (ent *entry) limits(t *keygate.Tier) keygate.Limits {
 	l := keygate.Limits{QuotaPerDay: t.QuotaPerDay, RatePerSecond: t.RatePerSecond, Burst: t.Burst}
 	if o := ent.rare; o != nil {
-		if o.quotaPerDay != nil {
-			l.QuotaPerDay = *o.quotaPerDay
-		}
-		if o.ratePerSecond != nil {
-			l.RatePerSecond = *o.ratePerSecond
-		}
-		if o.burst != nil {
-			l.Burst = *o.burst
-		}
+		l = l.Override(o.quotaPerDay, o.ratePerSecond, o.burst)
 	}
 	return l
 }

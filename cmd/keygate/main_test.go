@@ -16,7 +16,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // binary is the keygate binary built once for the end-to-end tests.
@@ -90,27 +89,7 @@ func freeAddr(t *testing.T) string {
 // startServer runs `keygate serve` and waits until /healthz answers.
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
-	addr := freeAddr(t)
-	s := &server{url: "http://" + addr, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
-	s.cmd = exec.Command(binary, append([]string{"serve", "--addr", addr}, args...)...)
-	s.cmd.Env = cleanEnv()
-	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.stop(t) })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(s.url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("keygate did not come up: %v\nstderr:\n%s", err, s.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return startServerEnv(t, nil, args...)
 }
 
 // stop sends SIGTERM and waits for a clean exit.
