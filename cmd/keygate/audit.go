@@ -44,7 +44,7 @@ func (m *Main) runAudit(ctx context.Context, args []string) error {
 	}
 	q := url.Values{}
 	setQuery(q, "actor", *actor, "action", *action, "target_type", *targetType, "target_id", strings.TrimSpace(*target), "cursor", *cursor)
-	now := time.Now()
+	now := m.now()
 	for _, b := range []struct{ name, v string }{{"since", *since}, {"until", *until}} {
 		if b.v == "" {
 			continue

@@ -90,7 +90,7 @@ func (m *Main) keysCreate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, arg
 	}
 	req.Env, req.Scopes, req.IPAllow = keygate.Env(env), scopes, ips
 	if expires != "" {
-		t, err := parseExpiry(expires)
+		t, err := parseExpiry(expires, m.now())
 		if err != nil {
 			return err
 		}
@@ -197,7 +197,7 @@ func (m *Main) keysRotate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, arg
 		if old, err := c.Key(ctx, id); err == nil && old.RevokedAt != nil {
 			r.OldKeyWorksUntil = old.RevokedAt
 		} else {
-			t := time.Now().Add(g).UTC()
+			t := m.now().Add(g).UTC()
 			r.OldKeyWorksUntil = &t
 		}
 		return r, nil
@@ -223,12 +223,12 @@ func keyID(sub string, pos []string) (string, error) {
 }
 
 // parseExpiry reads --expires: an RFC 3339 time or a duration from now.
-func parseExpiry(s string) (time.Time, error) {
+func parseExpiry(s string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil {
 		if d <= 0 {
 			return time.Time{}, fmt.Errorf("%w: --expires %q must be in the future", errUsage, s)
 		}
-		return time.Now().Add(d).UTC(), nil
+		return now.Add(d).UTC(), nil
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {

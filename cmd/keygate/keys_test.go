@@ -239,8 +239,11 @@ func verifyKey(t *testing.T, s *server, root, key string) verifyAnswer {
 // regexpKey finds a plaintext API key in CLI output.
 var regexpKey = regexp.MustCompile(`kg_live_[0-9A-Za-z]{20,}`)
 
+// TestKeysCreateWithOverrides runs in-process on a test clock: the third
+// request must meet the quota of the same UTC day as the first two.
 func TestKeysCreateWithOverrides(t *testing.T) {
-	s := startServer(t, "--db", filepath.Join(t.TempDir(), "keygate.db"))
+	clock := &testClock{t: time.Date(2026, 11, 28, 23, 30, 0, 0, time.UTC)}
+	s := startInProcess(t, clock.Now, "--db", filepath.Join(t.TempDir(), "keygate.db"))
 	root := rootKeyRE.FindString(s.stdout.String())
 	var acct struct{ ID string }
 	cliJSON(t, s, root, &acct, "accounts", "create", "--name", "O", "--email", "o@example.com")

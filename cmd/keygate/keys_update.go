@@ -96,7 +96,7 @@ func (m *Main) keysUpdate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, arg
 	}
 	switch {
 	case set["expires"]:
-		t, err := parseExpiry(*expires)
+		t, err := parseExpiry(*expires, m.now())
 		if err != nil {
 			return err
 		}

@@ -29,6 +29,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -54,6 +55,10 @@ type Main struct {
 	// Secrets such as KEYGATE_ROOT_KEY are read through it when a command
 	// runs, never into a flag's default, so that help never shows them.
 	LookupEnv func(name string) (string, bool)
+	// Now is the clock of every command, and of the server `keygate
+	// serve` runs; nil means time.Now. Tests set it so that no answer
+	// depends on when they run.
+	Now func() time.Time
 
 	// server is the server `keygate serve` started, until Close.
 	server *runningServer
@@ -63,6 +68,13 @@ type Main struct {
 // environment.
 func NewMain() *Main {
 	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv}
+}
+
+func (m *Main) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
 }
 
 // Run runs one command line. Admin commands return when they are done;

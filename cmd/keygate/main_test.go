@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // binary is the keygate binary built once for the end-to-end tests.
@@ -74,6 +75,9 @@ type server struct {
 	cmd            *exec.Cmd
 	url            string
 	stdout, stderr *lockedBuffer
+	// main and now are set for a server run in-process (startInProcess).
+	main *Main
+	now  func() time.Time
 }
 
 func freeAddr(t *testing.T) string {
@@ -94,6 +98,12 @@ func startServer(t *testing.T, args ...string) *server {
 
 // stop sends SIGTERM and waits for a clean exit.
 func (s *server) stop(t *testing.T) {
+	if s.main != nil {
+		if err := s.main.Close(); err != nil {
+			t.Errorf("keygate serve: Close: %v\nstderr:\n%s", err, s.stderr)
+		}
+		return
+	}
 	if s.cmd.ProcessState != nil {
 		return
 	}
@@ -302,6 +312,9 @@ func TestVersionAgrees(t *testing.T) {
 // cliStdin is cli with data on standard input.
 func cliStdin(t *testing.T, s *server, rootKey, stdin string, args ...string) (string, string, int) {
 	t.Helper()
+	if s.main != nil {
+		return s.runInProcess(rootKey, stdin, args...)
+	}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = cleanEnv("KEYGATE_URL="+s.url, "KEYGATE_ROOT_KEY="+rootKey)
 	cmd.Stdin = strings.NewReader(stdin)

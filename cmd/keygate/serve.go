@@ -60,6 +60,7 @@ type serveConfig struct {
 
 	// Derived by validate.
 	logger   *slog.Logger
+	now      func() time.Time // Main.Now: the clock of every component
 	proxies  []netip.Prefix
 	upstream *url.URL
 	routes   *route.Table
@@ -199,6 +200,7 @@ func (m *Main) runServe(ctx context.Context, args []string) error {
 	if err := cfg.validate(m.Stderr); err != nil {
 		return err
 	}
+	cfg.now = m.Now
 	s, err := openServer(ctx, &cfg, m.Stdout)
 	if err != nil {
 		return err

@@ -33,6 +33,7 @@ const shutdownTimeout = 15 * time.Second
 // buffer with their background loops, and the HTTP server.
 type runningServer struct {
 	log   *slog.Logger
+	addr  string // where it listens
 	store keygate.Store
 	// closeDB closes the store and releases what openStore took with it.
 	closeDB func() error
@@ -68,7 +69,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
-	if s.store, s.closeDB, err = openStore(ctx, cfg.DB); err != nil {
+	if s.store, s.closeDB, err = openStore(ctx, cfg.DB, cfg.now); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", redactDB(cfg.DB), err)
 	}
 	defer func() {
@@ -87,7 +88,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	// webhook.Thresholds writes them to the outbox.
 	thresholds := make(chan keygate.QuotaThreshold, 4096)
 	s.eng = engine.New(s.store, engine.Options{
-		Hasher: hasher, Limiter: quota.NewLocal(quota.Options{}), FlushInterval: cfg.FlushInterval, Logger: log,
+		Hasher: hasher, Limiter: quota.NewLocal(quota.Options{Now: cfg.now}), Now: cfg.now, FlushInterval: cfg.FlushInterval, Logger: log,
 		FailureLimit: cfg.FailureLimit, FailureWindow: cfg.FailureWindow, Thresholds: thresholds,
 	})
 	if err := s.eng.Load(ctx); err != nil {
@@ -97,14 +98,14 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	// the index itself: hand it back to the OS now, not over the next
 	// minutes (docs/BENCHMARKS.md, memory).
 	debug.FreeOSMemory()
-	adm := &manage.Service{Store: s.store, Hasher: hasher, KeyPrefix: cfg.KeyPrefix, DefaultScopes: cfg.scopes, AllowPrivateWebhooks: cfg.WebhooksAllowPrivate}
-	dispatcher := &webhook.Dispatcher{Store: s.store, AllowPrivate: cfg.WebhooksAllowPrivate, Logger: log}
+	adm := &manage.Service{Store: s.store, Hasher: hasher, Now: cfg.now, KeyPrefix: cfg.KeyPrefix, DefaultScopes: cfg.scopes, AllowPrivateWebhooks: cfg.WebhooksAllowPrivate}
+	dispatcher := &webhook.Dispatcher{Store: s.store, AllowPrivate: cfg.WebhooksAllowPrivate, Logger: log, Now: cfg.now}
 	// A write that raises webhook events notifies listeners: send them now
 	// rather than at the next poll.
 	s.store.OnChange(func(keygate.Change) { dispatcher.Wake() })
-	expiry := &webhook.Expiry{Store: s.store, Logger: log}
+	expiry := &webhook.Expiry{Store: s.store, Logger: log, Now: cfg.now}
 	s.usage = engine.NewUsageBuffer(s.store, engine.UsageOptions{
-		Capacity: cfg.UsageBuffer, FlushInterval: cfg.UsageFlush, Retention: cfg.UsageRetention, PerIPEvents: cfg.UsagePerIP, Logger: log,
+		Capacity: cfg.UsageBuffer, FlushInterval: cfg.UsageFlush, Retention: cfg.UsageRetention, PerIPEvents: cfg.UsagePerIP, Logger: log, Now: cfg.now,
 	})
 	mets := metrics.New(metrics.Sources{
 		UsageDepth: s.usage.Depth, UsageDropped: s.usage.Dropped, UsageWritten: s.usage.Written,
@@ -114,7 +115,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	apiSrv := &api.Server{
 		Engine: s.eng, Admin: adm, Store: s.store, UsageStore: s.store, Usage: s.usage, Metrics: mets, Logger: log,
 		OpenRegistration: cfg.OpenRegistration, TrustedProxies: cfg.proxies, Webhooks: dispatcher,
-		MetricsAuth: cfg.MetricsAuth, MetricsElsewhere: cfg.MetricsAddr != "",
+		MetricsAuth: cfg.MetricsAuth, MetricsElsewhere: cfg.MetricsAddr != "", Now: cfg.now,
 	}
 	exposures := &manage.Exposures{Service: adm, Lookup: s.eng.Find, Logger: log,
 		ClientIP: func(r *http.Request) string { return keyauth.ClientIP(r, cfg.proxies).String() }}
@@ -124,7 +125,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 		g, err := gateway.New(gateway.Options{
 			Upstream: cfg.upstream, Routes: cfg.routes, Verifier: s.eng, Timeout: cfg.UpstreamTimeout,
 			TrustedProxies: cfg.proxies, Exposed: apiSrv.Exposed, Logger: log,
-			Record: func(ev keygate.UsageEvent) { s.usage.Record(ev) }, ObserveVerify: mets.ObserveVerify,
+			Record: func(ev keygate.UsageEvent) { s.usage.Record(ev) }, ObserveVerify: mets.ObserveVerify, Now: cfg.now,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%w: --upstream: %v", errUsage, err)
@@ -132,7 +133,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 		gw = g
 	}
 	pt := &portal.Server{
-		Store: s.store, Manage: adm, RootKeys: s.eng, Logger: log,
+		Store: s.store, Manage: adm, RootKeys: s.eng, Logger: log, Now: cfg.now,
 		Registration: portal.RegistrationOpen, Scopes: portalScopes(cfg), TrustedProxies: cfg.proxies,
 	}
 	if !cfg.OpenRegistration {
@@ -156,6 +157,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	s.addr = ln.Addr().String()
 	var metricsLn net.Listener
 	if cfg.MetricsAddr != "" {
 		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/postgres"
@@ -19,12 +20,13 @@ import (
 // is the path of an SQLite file, which this process locks for as long as
 // it runs, since SQLite serves one instance. The returned close function
 // closes the store and releases the lock.
-func openStore(ctx context.Context, db string) (keygate.Store, func() error, error) {
+func openStore(ctx context.Context, db string, now func() time.Time) (keygate.Store, func() error, error) {
 	if postgres.IsURL(db) {
 		s, err := postgres.Open(ctx, db)
 		if err != nil {
 			return nil, nil, err
 		}
+		s.Now = now
 		return s, s.Close, nil
 	}
 	release, err := sqlite.Lock(db)
@@ -35,6 +37,7 @@ func openStore(ctx context.Context, db string) (keygate.Store, func() error, err
 	if err != nil {
 		return nil, nil, errors.Join(err, release())
 	}
+	s.Now = now
 	return s, func() error { return errors.Join(s.Close(), release()) }, nil
 }
 

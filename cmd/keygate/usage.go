@@ -42,7 +42,7 @@ func (m *Main) runUsage(ctx context.Context, args []string) error {
 	}
 	q := url.Values{}
 	setQuery(q, "key_id", *key, "account_id", *account, "granularity", *granularity)
-	now := time.Now()
+	now := m.now()
 	for _, b := range []struct{ name, v string }{{"from", *from}, {"to", *to}} {
 		if b.v == "" {
 			continue

@@ -8,8 +8,12 @@ import (
 	"time"
 )
 
+// TestUsageCLI runs the server and the CLI in-process on a test clock:
+// its hourly and daily buckets and the key's quota day must not split
+// when the test runs across an hour or midnight.
 func TestUsageCLI(t *testing.T) {
-	s := startServer(t, "--db", filepath.Join(t.TempDir(), "keygate.db"), "--usage-flush-interval", "20ms")
+	clock := &testClock{t: time.Date(2026, 11, 28, 12, 30, 0, 0, time.UTC)}
+	s := startInProcess(t, clock.Now, "--db", filepath.Join(t.TempDir(), "keygate.db"))
 	root := rootKeyRE.FindString(s.stdout.String())
 	var acct struct{ ID string }
 	cliJSON(t, s, root, &acct, "accounts", "create", "--name", "U", "--email", "u@example.com")
@@ -22,13 +26,10 @@ func TestUsageCLI(t *testing.T) {
 		weather(t, s, key.Key) // 3 valid, then 2 over quota
 	}
 
-	var out string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		out, _, _ = cli(t, s, root, "usage", "--key", key.ID, "--granularity", "hour")
-		if strings.Contains(out, "5 requests") {
-			break
-		}
+	if err := s.main.server.usage.Flush(t.Context()); err != nil {
+		t.Fatal(err)
 	}
+	out, _, _ := cli(t, s, root, "usage", "--key", key.ID, "--granularity", "hour")
 	for _, want := range []string{"Usage of key " + key.ID + " by hour", "START", "VALID", "REFUSED", "███", "░", "quota_exceeded=2", "5 requests, 3 valid, 2 refused"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("keygate usage lacks %q:\n%s", want, out)
@@ -37,10 +38,13 @@ func TestUsageCLI(t *testing.T) {
 
 	var u struct {
 		Granularity string
-		Data        []struct{ Total int64 }
+		Data        []struct {
+			Start string
+			Total int64
+		}
 	}
 	cliJSON(t, s, root, &u, "usage", "--account", acct.ID, "--from", "7d")
-	if u.Granularity != "day" || len(u.Data) != 1 || u.Data[0].Total != 5 {
+	if u.Granularity != "day" || len(u.Data) != 1 || u.Data[0].Total != 5 || u.Data[0].Start != "2026-11-28T00:00:00Z" {
 		t.Fatalf("usage --json: got %+v", u)
 	}
 
