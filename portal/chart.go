@@ -124,7 +124,7 @@ func buildChart(title string, buckets []keygate.UsageBucket, today time.Time, qu
 		b.ValidY, b.ValidH = float64(c.Base)-vh, vh
 		b.RefuseY, b.RefuseH = b.ValidY-rh, rh
 		c.Bars = append(c.Bars, b)
-		if i%7 == 0 || i == chartDays-1 {
+		if (chartDays-1-i)%7 == 0 { // weekly, ending today
 			c.Labels = append(c.Labels, xLabel{X: x + b.W/2, Label: row.Day.Format("Jan 2")})
 		}
 	}
