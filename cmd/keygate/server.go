@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"slices"
 	"time"
@@ -250,94 +248,4 @@ func portalScopes(cfg *serveConfig) []string {
 		}
 	}
 	return out
-}
-
-// wait blocks until ctx is done or the HTTP server stops on its own, and
-// returns why it stopped in the second case.
-func (s *runningServer) wait(ctx context.Context) error {
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-s.serveErr:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("serving: %w", err)
-	}
-}
-
-// Close stops taking requests and lets those in flight finish, then writes
-// every buffered usage event and the quota counters, and closes the store.
-func (s *runningServer) Close() error {
-	if s.onClose != nil {
-		defer s.onClose()
-	}
-	s.log.Info("shutting down")
-	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	err := s.http.Shutdown(shutCtx)
-	if s.metricsHTTP != nil {
-		if merr := s.metricsHTTP.Shutdown(shutCtx); err == nil {
-			err = merr
-		}
-	}
-	cancel()
-	if s.certs != nil {
-		s.certs.close()
-	}
-	// No request is in flight any more: the loops flush once more as they
-	// stop, before the store closes.
-	s.stopLoops()
-	<-s.usageDone
-	<-s.engineDone
-	<-s.webhooksDone
-	if cerr := s.closeStore(); err == nil {
-		err = cerr
-	}
-	s.log.Info("stopped", "usage_events_written", s.usage.Written(), "usage_events_dropped", s.usage.Dropped())
-	return err
-}
-
-// closeStore closes the store and logs a failure, which may mean the last
-// writes were lost.
-func (s *runningServer) closeStore() error {
-	if err := s.closeDB(); err != nil {
-		s.log.Error("closing the database failed", "err", err)
-		return fmt.Errorf("close database: %w", err)
-	}
-	return nil
-}
-
-// bootstrap creates the first root key on a store with none and hands it
-// over once: written to path (mode 0600) or printed to stdout. The file is
-// opened before the key is created, so a path that cannot be written stops
-// the start instead of losing the only root key.
-func bootstrap(ctx context.Context, adm *manage.Service, path string, stdout io.Writer, log *slog.Logger) error {
-	need, err := adm.NeedsBootstrap(ctx)
-	if err != nil || !need {
-		return err
-	}
-	var f *os.File
-	if path != "" {
-		if f, err = openSecretFile(path); err != nil {
-			return fmt.Errorf("open --root-key-file: %w", err)
-		}
-		defer f.Close()
-	}
-	rk, plaintext, err := adm.Bootstrap(ctx)
-	if err != nil {
-		return fmt.Errorf("create the first root key: %w", err)
-	}
-	if f != nil {
-		if _, err := fmt.Fprintln(f, plaintext); err != nil {
-			return fmt.Errorf("write --root-key-file: %w", err)
-		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("write --root-key-file: %w", err)
-		}
-		log.Info("first start: root key written", "path", path, "root_key_id", rk.ID, "start", rk.Start)
-		return nil
-	}
-	fmt.Fprintf(stdout, "\nFirst start: created root key %s. It is shown only this once; keep it safe:\n\n    %s\n\nUse it as:  export KEYGATE_ROOT_KEY=%s\n\n", rk.ID, plaintext, plaintext)
-	log.Info("first start: root key printed", "root_key_id", rk.ID, "start", rk.Start)
-	return nil
 }
