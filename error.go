@@ -3,6 +3,7 @@ package keygate
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes for application errors. Each code maps to exactly one HTTP
@@ -17,6 +18,7 @@ const (
 	ETOOLARGE     = "BODY_TOO_LARGE"     // the request body exceeds the limit
 	EUNAVAILABLE  = "STORE_UNAVAILABLE"  // the store cannot take writes right now
 	EINTERNAL     = "INTERNAL"           // a bug or an unexpected failure
+	ETOOMANY      = "TOO_MANY_REQUESTS"  // this client did this too often; Error.RetryAfter says when to retry
 
 	// Gateway errors: the upstream API could not be reached, or did not
 	// answer within --upstream-timeout.
@@ -32,6 +34,9 @@ type Error struct {
 	Code    string
 	Message string
 	Err     error
+	// RetryAfter, when set, tells the client how long to wait before
+	// trying again (the Retry-After header of a 429).
+	RetryAfter time.Duration
 }
 
 // Error returns the client-safe message, followed by the internal cause when
@@ -81,4 +86,14 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "An internal error occurred; it has been logged."
+}
+
+// ErrorRetryAfter returns the RetryAfter of the first *Error in err's
+// chain, or 0.
+func ErrorRetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

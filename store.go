@@ -108,6 +108,7 @@ type Change struct {
 type Store interface {
 	UsageStore
 	WebhookStore
+	InviteStore
 	SessionStore
 
 	CreateTier(ctx context.Context, t *Tier, ev ...*AuditEvent) error
@@ -155,6 +156,9 @@ type Store interface {
 	ImportKeys(ctx context.Context, keys []*Key, ev ...*AuditEvent) (int, error)
 	Key(ctx context.Context, id string) (*Key, error)
 	Keys(ctx context.Context, f KeyFilter) ([]*Key, error)
+	// CountKeys returns how many of the account's keys are not revoked (a
+	// rotated key in its grace period is not counted).
+	CountKeys(ctx context.Context, accountID string) (int, error)
 	// ForEachKey calls fn for every stored key, in no particular order,
 	// stopping at fn's first error.
 	ForEachKey(ctx context.Context, fn func(*Key) error) error

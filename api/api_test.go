@@ -112,7 +112,7 @@ func newServerUsage(t testing.TB, usageStore func(*sqlite.Store) keygate.UsageSt
 	go func() { usage.Run(runCtx); close(usageDone) }()
 	t.Cleanup(func() { stopUsage(); <-usageDone })
 	mets := metrics.New(metrics.Sources{UsageDepth: usage.Depth, UsageDropped: usage.Dropped})
-	srv := &api.Server{Engine: eng, Admin: adm, Store: store, UsageStore: store, Usage: usage, Metrics: mets, Logger: log, OpenRegistration: true, Now: clk.Now}
+	srv := &api.Server{Engine: eng, Admin: adm, Store: store, UsageStore: store, Usage: usage, Metrics: mets, Logger: log, Registration: manage.RegistrationOpen, Now: clk.Now}
 	h := srv.Handler()
 	if _, bench := t.(*testing.B); !bench {
 		h = checkOpenAPI(t, h)
@@ -378,7 +378,7 @@ func TestProblems(t *testing.T) {
 
 func TestRegistrationClosed(t *testing.T) {
 	ts := newServer(t)
-	ts.api.OpenRegistration = false
+	ts.api.Registration = manage.RegistrationClosed
 	h := ts.api.Handler()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/register", strings.NewReader(`{"name":"x","email":"x@example.com"}`)))

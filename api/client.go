@@ -340,3 +340,24 @@ func (c *Client) Redeliver(ctx context.Context, webhookID, deliveryID string) (*
 	var d keygate.WebhookDelivery
 	return &d, c.do(ctx, http.MethodPost, "/v1/webhooks/"+url.PathEscape(webhookID)+"/deliveries/"+url.PathEscape(deliveryID)+"/redeliver", nil, nil, &d)
 }
+
+// CreateInvite issues an invitation code; the answer holds the code this
+// once.
+func (c *Client) CreateInvite(ctx context.Context, req InviteRequest) (*InviteView, error) {
+	return call[InviteView](ctx, c, http.MethodPost, "/v1/invites", nil, req)
+}
+
+// Invites lists invitations newest first; q holds limit and cursor.
+func (c *Client) Invites(ctx context.Context, q url.Values) (*List[InviteView], error) {
+	return call[List[InviteView]](ctx, c, http.MethodGet, "/v1/invites", q, nil)
+}
+
+// Invite returns one invitation, without its code.
+func (c *Client) Invite(ctx context.Context, id string) (*InviteView, error) {
+	return call[InviteView](ctx, c, http.MethodGet, "/v1/invites/"+url.PathEscape(id), nil, nil)
+}
+
+// RevokeInvite makes an unused invitation unusable.
+func (c *Client) RevokeInvite(ctx context.Context, id string) (*InviteView, error) {
+	return call[InviteView](ctx, c, http.MethodPost, "/v1/invites/"+url.PathEscape(id)+"/revoke", nil, nil)
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/keyauth"
+	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/problem"
 )
 
@@ -118,25 +120,44 @@ func (s *Server) view(k *keygate.Key, plaintext string) KeyView {
 type RegisterRequest struct {
 	Name  string `json:"name"`
 	Email string `json:"email"`
+	// Invite is the invitation code, needed when registration is by
+	// invitation and ignored otherwise.
+	Invite string `json:"invite,omitempty"`
 }
 
 // RegisterResponse answers POST /v1/register: the new account and its
-// first key, with the plaintext shown this once.
+// first key, with the plaintext shown this once. An email address that
+// has an account already gets an answer of the same shape whose account
+// and key were never stored (see manage.Service.RegisterAnonymously).
 type RegisterResponse struct {
 	Account *keygate.Account `json:"account"`
 	Key     KeyView          `json:"key"`
 }
 
 func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
-	if !s.OpenRegistration {
-		return keygate.Errorf(keygate.EFORBIDDEN, "Open registration is closed on this server; ask the API's operator for an account and key.")
+	mode := s.Registration
+	if mode != manage.RegistrationOpen && mode != manage.RegistrationInvite {
+		return keygate.Errorf(keygate.EFORBIDDEN, "Registration is closed on this server; ask the API's operator for an account and key.")
+	}
+	// Every attempt counts, good or bad, before anything else is done.
+	if s.RegistrationLimit != nil {
+		if wait, ok := s.RegistrationLimit.Take(keyauth.ClientIP(r, s.TrustedProxies), s.now()); !ok {
+			return &keygate.Error{Code: keygate.ETOOMANY, RetryAfter: wait,
+				Message: fmt.Sprintf("Too many registrations came from this address. Retry after %d second(s).", max(keygate.CeilSeconds(wait), 1))}
+		}
 	}
 	var req RegisterRequest
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
+	invite := ""
+	if mode == manage.RegistrationInvite {
+		if invite = strings.TrimSpace(req.Invite); invite == "" {
+			return keygate.Errorf(keygate.EFORBIDDEN, "Registration on this server is by invitation: send the code the API's operator gave you as \"invite\".")
+		}
+	}
 	a := &keygate.Account{Name: req.Name, Email: req.Email}
-	k, plaintext, err := s.Admin.Register(r.Context(), a)
+	k, plaintext, err := s.Admin.RegisterAnonymously(r.Context(), a, invite)
 	if err != nil {
 		return err
 	}

@@ -66,9 +66,13 @@ type Server struct {
 	UsageStore keygate.UsageStore
 	Logger     *slog.Logger
 
-	// OpenRegistration allows anyone to create an account with
-	// POST /v1/register.
-	OpenRegistration bool
+	// Registration says who may create an account with POST /v1/register:
+	// manage.RegistrationOpen, manage.RegistrationInvite, or
+	// manage.RegistrationClosed; empty means closed.
+	Registration string
+	// RegistrationLimit, when set, throttles registration attempts per
+	// client IP (--registration-limit per --registration-window).
+	RegistrationLimit *engine.IPThrottle
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// Usage receives a usage event for every verification; nil records none.
@@ -160,6 +164,10 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/v1/root-keys/{id}/revoke", perm: keygate.PermAdminWrite, handle: s.revokeRootKey},
 		{method: "POST", path: "/v1/leaks/github", handle: s.githubLeaks},
 		{method: "POST", path: "/v1/leaks", perm: keygate.PermAdminWrite, handle: s.leaks},
+		{method: "POST", path: "/v1/invites", perm: keygate.PermAdminWrite, handle: s.createInvite},
+		{method: "GET", path: "/v1/invites", perm: keygate.PermAdminRead, handle: s.listInvites},
+		{method: "GET", path: "/v1/invites/{id}", perm: keygate.PermAdminRead, handle: s.getInvite},
+		{method: "POST", path: "/v1/invites/{id}/revoke", perm: keygate.PermAdminWrite, handle: s.revokeInvite},
 		{method: "GET", path: "/demo/weather", handle: s.weather, keyed: true},
 	}
 }
@@ -312,8 +320,13 @@ func (s *Server) authorize(r *http.Request, perm string) error {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return keygate.Errorf(keygate.EUNAUTHORIZED, "This endpoint needs a root key: send it as \"Authorization: Bearer kgr_…\". The first start of keygate printed one (or wrote it to --root-key-file).")
 	}
-	rk, ok := s.Engine.RootKey(strings.TrimSpace(token))
-	if !ok {
+	// A wrong root key counts against the client IP like a wrong API key.
+	rk, wait := s.Engine.AuthenticateRoot(strings.TrimSpace(token), keyauth.ClientIP(r, s.TrustedProxies))
+	if wait > 0 {
+		return &keygate.Error{Code: string(keygate.OutcomeTooManyFailures), RetryAfter: wait,
+			Message: "Too many requests with invalid keys came from this address. Retry later with a valid root key."}
+	}
+	if rk == nil {
 		return keygate.Errorf(keygate.EUNAUTHORIZED, "The root key in the Authorization header is not valid: it is unknown, revoked or mistyped.")
 	}
 	if !rk.Can(perm) {

@@ -801,3 +801,24 @@ func (e *Engine) Find(presented string) (*keygate.VerifiedKey, bool) {
 	}
 	return &ent.key, true
 }
+
+// AuthenticateRoot authenticates a root key presented by the client at
+// ip, counting a failure against ip in the same throttle as failed API
+// keys: a client that sent too many bad keys of either kind is refused,
+// valid root key or not, until its bucket refills. It returns the root
+// key, or nil and, when ip is throttled, how long until it may try again.
+func (e *Engine) AuthenticateRoot(presented string, ip netip.Addr) (*keygate.RootKey, time.Duration) {
+	if e.failures == nil {
+		r, _ := e.RootKey(presented)
+		return r, 0
+	}
+	now := e.now()
+	if wait, blocked := e.failures.blocked(ip, now); blocked {
+		return nil, max(wait, time.Nanosecond)
+	}
+	r, ok := e.RootKey(presented)
+	if !ok {
+		e.failures.fail(ip, now)
+	}
+	return r, 0
+}

@@ -173,3 +173,34 @@ func (f *failureThrottle) reclaimLocked(s *failureShard, now time.Time) int {
 
 // len returns how many IPs the throttle tracks.
 func (f *failureThrottle) len() int { return int(f.tracked.Load()) }
+
+// IPThrottle is a token bucket per client IP (an IPv6 /64), with the same
+// bounded, sharded memory as the failure throttle of Verify: each Take
+// spends a token, limit tokens refill per window, and an IP without one
+// is refused until one refills. Registration uses one to bound how many
+// accounts one client may create. It is safe for concurrent use.
+type IPThrottle struct {
+	f *failureThrottle
+}
+
+// NewIPThrottle returns a throttle that lets each IP take limit tokens
+// per window.
+func NewIPThrottle(limit int, window time.Duration) *IPThrottle {
+	return &IPThrottle{f: newFailureThrottle(limit, window)}
+}
+
+// Take spends one of ip's tokens at now and reports true, or reports
+// false and how long until ip has a token again. An invalid ip (a client
+// address that could not be read) is never throttled.
+func (t *IPThrottle) Take(ip netip.Addr, now time.Time) (retryAfter time.Duration, ok bool) {
+	if wait, blocked := t.f.blocked(ip, now); blocked {
+		return wait, false
+	}
+	t.f.fail(ip, now)
+	return 0, true
+}
+
+// Reclaim forgets the IPs whose buckets are full again and returns how
+// many it forgot. Memory stays bounded without it; calling it now and
+// then frees what idle IPs hold.
+func (t *IPThrottle) Reclaim(now time.Time) int { return t.f.reclaim(now) }

@@ -18,6 +18,9 @@ import (
 const (
 	ActorSystem       = "system"
 	ActorRegistration = "registration"
+	// ActorRecovery creates root keys with `keygate root-keys recover`,
+	// which needs direct access to the store.
+	ActorRecovery = "recovery"
 )
 
 // ActorRootKey returns the audit actor for a root key.
@@ -35,6 +38,11 @@ type Service struct {
 	// DefaultScopes are given to the first key of a self-registered
 	// account (--default-scopes); empty gives none.
 	DefaultScopes []string
+	// MaxKeysPerAccount is the most keys an account may hold that are not
+	// revoked (--max-keys-per-account); 0 means no limit. It is checked
+	// before each new key is stored, so keys created at the same moment
+	// may pass it by the few that race.
+	MaxKeysPerAccount int
 	// AllowPrivateWebhooks accepts webhook URLs whose host is a loopback
 	// or private address (--webhooks-allow-private).
 	AllowPrivateWebhooks bool
@@ -106,26 +114,37 @@ func (s *Service) prepareAccount(a *keygate.Account) {
 
 // Register creates an account on the default tier together with its first
 // live key, in one transaction, and returns the key and its plaintext.
+// ECONFLICT if the email address has an account already.
 func (s *Service) Register(ctx context.Context, a *keygate.Account) (*keygate.Key, string, error) {
+	k, plaintext, evs, err := s.prepareRegistration(a)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.Store.CreateAccount(ctx, a, k, evs...); err != nil {
+		return nil, "", err
+	}
+	return k, plaintext, nil
+}
+
+// prepareRegistration validates a self-registered account and makes its
+// first key and the audit events of both, storing nothing.
+func (s *Service) prepareRegistration(a *keygate.Account) (*keygate.Key, string, []*keygate.AuditEvent, error) {
 	s.prepareAccount(a)
 	a.Tier = s.defaultTier() // self-registration never picks its own tier
 	if err := a.Validate(); err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	k := &keygate.Key{AccountID: a.ID, Name: "default", Env: keygate.EnvLive, Scopes: append([]string(nil), s.DefaultScopes...)}
 	plaintext, err := s.prepareKey(k)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	evs := []*keygate.AuditEvent{
 		s.event(ActorRegistration, keygate.ActionAccountRegister, keygate.TargetAccount, a.ID,
 			map[string]string{"name": a.Name, "email": a.Email, "tier": a.Tier}),
 		s.keyCreatedEvent(ActorRegistration, k),
 	}
-	if err := s.Store.CreateAccount(ctx, a, k, evs...); err != nil {
-		return nil, "", err
-	}
-	return k, plaintext, nil
+	return k, plaintext, evs, nil
 }
 
 // CreateKey issues a key from the client-settable fields of k (account,
@@ -136,10 +155,29 @@ func (s *Service) CreateKey(ctx context.Context, actor string, k *keygate.Key) (
 	if err != nil {
 		return "", err
 	}
+	if err := s.checkKeyCount(ctx, k.AccountID); err != nil {
+		return "", err
+	}
 	if err := s.Store.CreateKey(ctx, k, s.keyCreatedEvent(actor, k)); err != nil {
 		return "", err
 	}
 	return plaintext, nil
+}
+
+// checkKeyCount refuses a new key for an account that already holds
+// MaxKeysPerAccount keys that are not revoked.
+func (s *Service) checkKeyCount(ctx context.Context, accountID string) error {
+	if s.MaxKeysPerAccount <= 0 {
+		return nil
+	}
+	n, err := s.Store.CountKeys(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	if n >= s.MaxKeysPerAccount {
+		return keygate.Errorf(keygate.ECONFLICT, "Account %s already holds %d keys that are not revoked, the most this server allows (--max-keys-per-account); revoke one it no longer uses first.", accountID, n)
+	}
+	return nil
 }
 
 func (s *Service) prepareKey(k *keygate.Key) (string, error) {
@@ -211,6 +249,10 @@ func (s *Service) RevokeKey(ctx context.Context, actor, id, reason string) (*key
 // CreateRootKey issues a root key with the given permissions and returns it
 // with its plaintext.
 func (s *Service) CreateRootKey(ctx context.Context, actor, name string, perms []string) (*keygate.RootKey, string, error) {
+	return s.createRootKey(ctx, actor, name, perms, nil)
+}
+
+func (s *Service) createRootKey(ctx context.Context, actor, name string, perms []string, extra map[string]string) (*keygate.RootKey, string, error) {
 	if err := keygate.ValidatePermissions(perms); err != nil {
 		return nil, "", err
 	}
@@ -234,8 +276,11 @@ func (s *Service) CreateRootKey(ctx context.Context, actor, name string, perms [
 		Permissions: perms,
 		CreatedAt:   now,
 	}
-	ev := s.event(actor, keygate.ActionRootKeyCreated, keygate.TargetRootKey, r.ID,
-		map[string]any{"name": name, "start": r.Start, "permissions": perms})
+	details := map[string]any{"name": name, "start": r.Start, "permissions": perms}
+	for k, v := range extra {
+		details[k] = v
+	}
+	ev := s.event(actor, keygate.ActionRootKeyCreated, keygate.TargetRootKey, r.ID, details)
 	if err := s.Store.CreateRootKey(ctx, r, ev); err != nil {
 		return nil, "", err
 	}
@@ -255,6 +300,14 @@ func (s *Service) NeedsBootstrap(ctx context.Context) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// RecoverRootKey creates a root key with every permission for an operator
+// who lost every root key, audited as created by ActorRecovery with who
+// and where (the operating-system user and host). Only a caller with
+// direct access to the store can call it: there is no API for it.
+func (s *Service) RecoverRootKey(ctx context.Context, name string, by map[string]string) (*keygate.RootKey, string, error) {
+	return s.createRootKey(ctx, ActorRecovery, name, keygate.AllPermissions, by)
 }
 
 // Bootstrap creates the first root key, with every permission.

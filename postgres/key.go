@@ -396,3 +396,19 @@ func keyChange(k *keygate.Key) keygate.Change {
 func keyNotFound(id string) error {
 	return keygate.Errorf(keygate.ENOTFOUND, "No key with id %q exists.", id)
 }
+
+// CountKeys returns how many of the account's keys are not revoked. A
+// rotated key in its grace period has a revocation time and is not
+// counted.
+func (s *Store) CountKeys(ctx context.Context, accountID string) (int, error) {
+	if err := s.read(); err != nil {
+		return 0, err
+	}
+	bctx, cancel := s.bound(ctx)
+	defer cancel()
+	var n int
+	if err := s.pool.QueryRow(bctx, `SELECT count(*) FROM keys WHERE account_id = $1 AND revoked_at IS NULL`, accountID).Scan(&n); err != nil {
+		return 0, s.fail(ctx, "count keys", err)
+	}
+	return n, nil
+}

@@ -65,6 +65,8 @@ func Status(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case keygate.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case keygate.ETOOMANY, string(keygate.OutcomeTooManyFailures):
+		return http.StatusTooManyRequests
 	case keygate.EMETHOD:
 		return http.StatusMethodNotAllowed
 	case keygate.EUPSTREAM:
@@ -105,6 +107,7 @@ var titles = map[string]string{
 	keygate.ETOOLARGE:        "Request body too large",
 	keygate.EUNAVAILABLE:     "Service unavailable",
 	keygate.EINTERNAL:        "Internal error",
+	keygate.ETOOMANY:         "Too many requests",
 	keygate.EMETHOD:          "Method not allowed",
 	keygate.EUPSTREAM:        "Upstream unavailable",
 	keygate.EUPSTREAMTIMEOUT: "Upstream timeout",
@@ -136,6 +139,9 @@ func FromError(err error) *Problem {
 	}
 	if p.Status == http.StatusUnauthorized {
 		p.Challenge = ChallengeRootKey
+	}
+	if d := keygate.ErrorRetryAfter(err); d > 0 && p.Status == http.StatusTooManyRequests {
+		p.setRetry(d, time.Now())
 	}
 	return p
 }

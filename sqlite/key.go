@@ -532,3 +532,18 @@ func nullString(s string) any {
 	}
 	return s
 }
+
+// CountKeys returns how many of the account's keys are not revoked. A
+// rotated key in its grace period has a revocation time and is not
+// counted.
+func (s *Store) CountKeys(ctx context.Context, accountID string) (int, error) {
+	if err := s.read(); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM keys WHERE account_id = ? AND revoked_at IS NULL`, accountID).Scan(&n)
+	if err != nil {
+		return 0, s.fail("count keys", err)
+	}
+	return n, nil
+}

@@ -116,7 +116,11 @@ func oneID(cmd, prefix, what string, pos []string) (string, error) {
 	}
 	id := strings.TrimSpace(pos[0])
 	if !strings.HasPrefix(id, prefix) {
-		return "", fmt.Errorf("%w: %s takes a %s ID, which starts with %q; the argument given does not (never pass a plaintext key here)", errUsage, cmd, what, prefix)
+		article := "a"
+		if strings.ContainsRune("aeiou", rune(what[0])) {
+			article = "an"
+		}
+		return "", fmt.Errorf("%w: %s takes %s %s ID, which starts with %q; the argument given does not (never pass a plaintext key here)", errUsage, cmd, article, what, prefix)
 	}
 	return id, nil
 }

@@ -94,8 +94,14 @@ var synopses = map[string]string{
 	"keygate audit":            "keygate audit [--actor A] [--action A] [--target-type T] [--target ID] [--since TIME] [--until TIME] [--limit N] [--cursor C]",
 	"keygate root-keys create": "keygate root-keys create --name N --permission P [--permission P …]",
 	"keygate root-keys revoke": "keygate root-keys revoke ROOT_KEY_ID",
-	"keygate routes check":     "keygate routes check FILE",
-	"keygate serve":            "keygate serve [flags]\n\nEvery flag can also be set as KEYGATE_<NAME> (--db is KEYGATE_DB, --root-key-file is KEYGATE_ROOT_KEY_FILE); flags win.",
+	"keygate root-keys recover": "keygate root-keys recover --db PATH_OR_URL [--name N] [--root-key-file PATH]\n\n" +
+		"Run it on the database's host, with the server stopped (SQLite). Set KEYGATE_PEPPER if the server has a pepper.",
+	"keygate invites create": "keygate invites create [--note N] [--expires 168h]",
+	"keygate invites list":   "keygate invites list [--limit N] [--cursor C]",
+	"keygate invites show":   "keygate invites show INVITE_ID",
+	"keygate invites revoke": "keygate invites revoke INVITE_ID",
+	"keygate routes check":   "keygate routes check FILE",
+	"keygate serve":          "keygate serve [flags]\n\nEvery flag can also be set as KEYGATE_<NAME> (--db is KEYGATE_DB, --root-key-file is KEYGATE_ROOT_KEY_FILE); flags win.",
 	"keygate import": "keygate import FILE|- [--format csv|jsonl] [--batch 10000] [--on-error skip|stop]\n\n" +
 		"FILE is CSV with a header row, or JSON Lines, with the fields hash (SHA-256 hex of the key)\n" +
 		"and account_id, and optionally tier, name, env, scopes, ip_allow, start, expires_at, meta.",

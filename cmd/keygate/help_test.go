@@ -40,7 +40,8 @@ var commands = [][]string{
 	{"keys"}, {"keys", "create"}, {"keys", "list"}, {"keys", "show"}, {"keys", "update"}, {"keys", "rotate"},
 	{"keys", "enable"}, {"keys", "disable"}, {"keys", "revoke"},
 	{"tiers"}, {"tiers", "list"}, {"tiers", "show"}, {"tiers", "create"}, {"tiers", "update"}, {"tiers", "delete"},
-	{"root-keys"}, {"root-keys", "create"}, {"root-keys", "list"}, {"root-keys", "revoke"},
+	{"root-keys"}, {"root-keys", "create"}, {"root-keys", "list"}, {"root-keys", "revoke"}, {"root-keys", "recover"},
+	{"invites"}, {"invites", "create"}, {"invites", "list"}, {"invites", "show"}, {"invites", "revoke"},
 	{"routes"}, {"routes", "check"}, {"demo"},
 	{"webhooks"}, {"webhooks", "create"}, {"webhooks", "list"}, {"webhooks", "get"}, {"webhooks", "update"},
 	{"webhooks", "delete"}, {"webhooks", "rotate-secret"}, {"webhooks", "test"}, {"webhooks", "deliveries"},
@@ -118,7 +119,8 @@ func TestErrorsShowNoSecret(t *testing.T) {
 func TestServeChecksFlagsFirst(t *testing.T) {
 	for _, bad := range [][]string{
 		{"--log-level", "loud"}, {"--log-format", "xml"}, {"--key-prefix", "kgr"}, {"--trusted-proxies", "10.0.0.0/99"},
-		{"--failure-limit", "0"}, {"--failure-window", "0s"}, {"--usage-buffer", "0"}, {"--usage-flush-interval", "0s"},
+		{"--failure-limit", "0"}, {"--failure-window", "0s"}, {"--registration", "sometimes"}, {"--registration-limit", "0"},
+		{"--registration-window", "0s"}, {"--max-keys-per-account", "-1"}, {"--usage-buffer", "0"}, {"--usage-flush-interval", "0s"},
 		{"--usage-retention", "-1h"}, {"--db", "mysql://x"}, {"stray-argument"},
 	} {
 		db := filepath.Join(t.TempDir(), "keygate.db")

@@ -6,7 +6,8 @@
 //	keygate tiers list|show|create|update|delete
 //	keygate audit [filters]
 //	keygate usage [filters]
-//	keygate root-keys create|list|revoke
+//	keygate root-keys create|list|revoke|recover
+//	keygate invites create|list|show|revoke
 //	keygate webhooks create|list|get|update|delete|rotate-secret|test|deliveries|redeliver
 //	keygate import FILE            import legacy keys by SHA-256 hash
 //	keygate version
@@ -101,6 +102,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runRootKeys(ctx, args[1:])
 	case "webhooks", "webhook":
 		return m.runWebhooks(ctx, args[1:])
+	case "invites", "invite":
+		return m.runInvites(ctx, args[1:])
 	case "import":
 		return m.runImport(ctx, args[1:])
 	case "demo":
@@ -176,6 +179,9 @@ Usage:
   keygate usage [--key ID | --account ID] [--granularity hour|day] [--from 7d]
                                          requests per hour or day, with a bar chart
   keygate root-keys create|list|revoke   manage admin credentials
+  keygate root-keys recover --db PATH    offline: a new root key, with direct access to the store
+  keygate invites create|list|show|revoke
+                                         invitation codes for --registration invite
   keygate webhooks create|list|get|update|delete|rotate-secret|test|deliveries|redeliver
                                          signed event notifications to your endpoints
   keygate import FILE [--format csv|jsonl] [--on-error skip|stop]

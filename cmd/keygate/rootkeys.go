@@ -18,6 +18,9 @@ Subcommands:
                               issue a root key (its plaintext is shown this once)
   list                        list root keys
   revoke ROOT_KEY_ID          revoke a root key
+  recover --db PATH_OR_URL    offline, with direct access to the database: issue a
+                              new root key with every permission, for when every
+                              root key is lost (audited; talks to no server)
 
 Each subcommand takes -h for its flags.
 `
@@ -27,6 +30,9 @@ func (m *Main) runRootKeys(ctx context.Context, args []string) error {
 	sub, args, err := m.subcommand(args, "root-keys", rootKeysUsage)
 	if err != nil {
 		return err
+	}
+	if sub == "recover" {
+		return m.runRootKeysRecover(ctx, args)
 	}
 	fs := m.newFlagSet("root-keys " + sub)
 	o := m.adminFlags(fs)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/route"
 )
 
@@ -24,22 +25,28 @@ import (
 // validate (which runs before anything is opened), and its use in
 // openServer (server.go).
 type serveConfig struct {
-	Addr             string
-	DB               string
-	RootKeyFile      string
-	KeyPrefix        string
-	OpenRegistration bool
-	TrustedProxies   string
-	FlushInterval    time.Duration
-	UsageRetention   time.Duration
-	UsageBuffer      int
-	UsageFlush       time.Duration
-	UsagePerIP       int
-	FailureLimit     int
-	FailureWindow    time.Duration
-	LogLevel         string
-	LogFormat        string
-	Pepper           string
+	Addr        string
+	DB          string
+	RootKeyFile string
+	KeyPrefix   string
+	// Registration is open, closed or invite; RegistrationLimit attempts
+	// per RegistrationWindow are allowed from one client IP (-1: no limit).
+	Registration       string
+	RegistrationLimit  int
+	RegistrationWindow time.Duration
+	// MaxKeysPerAccount bounds the keys an account may hold (0: none).
+	MaxKeysPerAccount int
+	TrustedProxies    string
+	FlushInterval     time.Duration
+	UsageRetention    time.Duration
+	UsageBuffer       int
+	UsageFlush        time.Duration
+	UsagePerIP        int
+	FailureLimit      int
+	FailureWindow     time.Duration
+	LogLevel          string
+	LogFormat         string
+	Pepper            string
 	// WebhooksAllowPrivate lets webhooks reach loopback and private
 	// addresses.
 	WebhooksAllowPrivate bool
@@ -72,7 +79,10 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DB, "db", "keygate.db", "SQLite database `PATH` (created if missing; one instance per file), or a postgres:// URL that several instances share")
 	fs.StringVar(&c.RootKeyFile, "root-key-file", "", "on first start, write the root key to `PATH` (mode 0600) instead of printing it")
 	fs.StringVar(&c.KeyPrefix, "key-prefix", apikey.DefaultPrefix, "`PREFIX` of issued API keys: [a-z][a-z0-9]{1,15}")
-	fs.BoolVar(&c.OpenRegistration, "open-registration", true, "allow anyone to create an account and key with POST /v1/register")
+	fs.StringVar(&c.Registration, "registration", "open", "who may create an account and key with POST /v1/register and the portal's sign-up: `MODE` open (anyone), invite (whoever holds a code from keygate invites create) or closed (only the operator)")
+	fs.IntVar(&c.RegistrationLimit, "registration-limit", 10, "registration attempts one client IP (an IPv6 /64) may make per --registration-window before 429; -1 turns this off")
+	fs.DurationVar(&c.RegistrationWindow, "registration-window", time.Hour, "the window of --registration-limit")
+	fs.IntVar(&c.MaxKeysPerAccount, "max-keys-per-account", 100, "most keys an account may hold that are not revoked; creating one more answers 409; 0 means no limit")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated `CIDRS` of proxies whose X-Forwarded-For is believed (default: none)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", time.Second, "how often quota counters are saved; a crash loses at most this much counted usage")
 	fs.DurationVar(&c.UsageRetention, "usage-retention", 30*24*time.Hour, "how long raw usage events are kept (hourly and daily aggregates are kept for good); 0 keeps them for good")
@@ -122,6 +132,15 @@ func (c *serveConfig) validate(logOut io.Writer) error {
 	c.proxies = proxies
 	if err := checkDB(c.DB); err != nil {
 		return err
+	}
+	if !manage.ValidRegistration(c.Registration) {
+		return fmt.Errorf("%w: --registration %q: use open, invite or closed", errUsage, c.Registration)
+	}
+	if c.RegistrationLimit == 0 || c.RegistrationLimit < -1 || c.RegistrationWindow <= 0 {
+		return fmt.Errorf("%w: --registration-limit must be at least 1 (or -1 for no limit) and --registration-window more than 0", errUsage)
+	}
+	if c.MaxKeysPerAccount < 0 {
+		return fmt.Errorf("%w: --max-keys-per-account must be 0 (no limit) or more", errUsage)
 	}
 	if c.FailureLimit == 0 || c.FailureLimit < -1 || c.FailureWindow <= 0 {
 		return fmt.Errorf("%w: --failure-limit must be at least 1 (or -1 for off) and --failure-window more than 0", errUsage)

@@ -96,7 +96,8 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	// the index itself: hand it back to the OS now, not over the next
 	// minutes (docs/BENCHMARKS.md, memory).
 	debug.FreeOSMemory()
-	adm := &manage.Service{Store: s.store, Hasher: hasher, Now: cfg.now, KeyPrefix: cfg.KeyPrefix, DefaultScopes: cfg.scopes, AllowPrivateWebhooks: cfg.WebhooksAllowPrivate}
+	adm := &manage.Service{Store: s.store, Hasher: hasher, Now: cfg.now, KeyPrefix: cfg.KeyPrefix, DefaultScopes: cfg.scopes, AllowPrivateWebhooks: cfg.WebhooksAllowPrivate,
+		MaxKeysPerAccount: cfg.MaxKeysPerAccount}
 	dispatcher := &webhook.Dispatcher{Store: s.store, AllowPrivate: cfg.WebhooksAllowPrivate, Logger: log, Now: cfg.now}
 	// A write that raises webhook events notifies listeners: send them now
 	// rather than at the next poll.
@@ -112,8 +113,11 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	})
 	apiSrv := &api.Server{
 		Engine: s.eng, Admin: adm, Store: s.store, UsageStore: s.store, Usage: s.usage, Metrics: mets, Logger: log,
-		OpenRegistration: cfg.OpenRegistration, TrustedProxies: cfg.proxies, Webhooks: dispatcher,
+		Registration: cfg.Registration, TrustedProxies: cfg.proxies, Webhooks: dispatcher,
 		MetricsAuth: cfg.MetricsAuth, MetricsElsewhere: cfg.MetricsAddr != "", Now: cfg.now,
+	}
+	if cfg.RegistrationLimit > 0 {
+		apiSrv.RegistrationLimit = engine.NewIPThrottle(cfg.RegistrationLimit, cfg.RegistrationWindow)
 	}
 	exposures := &manage.Exposures{Service: adm, Lookup: s.eng.Find, Logger: log,
 		ClientIP: func(r *http.Request) string { return keyauth.ClientIP(r, cfg.proxies).String() }}
@@ -132,10 +136,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	}
 	pt := &portal.Server{
 		Store: s.store, Manage: adm, RootKeys: s.eng, Logger: log, Now: cfg.now,
-		Registration: portal.RegistrationOpen, Scopes: portalScopes(cfg), TrustedProxies: cfg.proxies,
-	}
-	if !cfg.OpenRegistration {
-		pt.Registration = portal.RegistrationClosed
+		Registration: portal.Registration(cfg.Registration), Invites: adm, Scopes: portalScopes(cfg), TrustedProxies: cfg.proxies,
 	}
 	s.http = &http.Server{
 		Handler:           s.handler(apiSrv, gw, pt),
@@ -200,7 +201,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	if s.certs != nil {
 		s.certs.watch()
 	}
-	log.Info("keygate listening", "addr", ln.Addr().String(), "tls", s.certs != nil, "upstream", cfg.Upstream, "db", redactDB(cfg.DB), "version", keygate.Version, "open_registration", cfg.OpenRegistration)
+	log.Info("keygate listening", "addr", ln.Addr().String(), "tls", s.certs != nil, "upstream", cfg.Upstream, "db", redactDB(cfg.DB), "version", keygate.Version, "registration", cfg.Registration)
 	return s, nil
 }
 

@@ -55,6 +55,8 @@ func Run(t *testing.T, newStore func(t *testing.T) keygate.Store) {
 		{"ImportKeys", testImportKeys},
 		{"ImportKeysAtomic", testImportKeysAtomic},
 		{"ForEachKey", testForEachKey},
+		{"CountKeys", testCountKeys},
+		{"Invites", testInvites},
 		{"RootKeys", testRootKeys},
 		{"RevokeLastAdminWriter", testRevokeLastAdminWriter},
 		{"ConditionalUnchanged", testConditionalUnchanged},
