@@ -339,6 +339,25 @@ func (s *Server) adminUpdateTier(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// adminDeleteTier deletes a tier that no account or key uses, once the
+// box is ticked.
+func (s *Server) adminDeleteTier(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	p, err := s.tiersPage(r)
+	if err != nil {
+		return err
+	}
+	field := name + ":delete"
+	if r.PostForm.Get("confirm") != "yes" {
+		return s.formFailed(w, r, "admin_tiers", p, field, keygate.Errorf(keygate.EINVALID, "Tick the box to confirm the deletion of %s.", name))
+	}
+	if err := s.Manage.DeleteTier(r.Context(), viewerFrom(r.Context()).actor(), name); err != nil {
+		return s.formFailed(w, r, "admin_tiers", p, field, err)
+	}
+	http.Redirect(w, r, "/portal/admin/tiers?notice=deleted", http.StatusSeeOther)
+	return nil
+}
+
 // tierErrorField picks the form field a tier validation error is about.
 func tierErrorField(err error, prefix string) string {
 	msg := keygate.ErrorMessage(err)

@@ -206,3 +206,29 @@ func TestAdminAudit(t *testing.T) {
 	wantStatus(t, a.get("/portal/admin/audit?since=yesterday"), http.StatusBadRequest, "bad date")
 	wantBody(t, a.last, "Enter a date", "bad date")
 }
+
+func TestAdminDeleteTier(t *testing.T) {
+	e := newEnv(t)
+	a := e.adminBrowser()
+	a.get("/portal/admin/tiers")
+	wantStatus(t, a.post("/portal/admin/tiers", url.Values{"name": {"team"}, "quota_per_day": {"10"}, "rate_per_second": {"1"}, "burst": {"1"}}), http.StatusSeeOther, "create")
+	a.get("/portal/admin/tiers")
+	wantStatus(t, a.post("/portal/admin/tiers/team/delete", nil), http.StatusBadRequest, "unconfirmed")
+	wantBody(t, a.last, "Tick the box", "unconfirmed")
+	// In use: refused with the store's reason.
+	e.browser().signup("dev@example.com")
+	acc := e.account("dev@example.com")
+	a.get("/portal/admin/accounts")
+	a.post("/portal/admin/accounts/"+acc.ID+"/tier", url.Values{"tier": {"team"}})
+	a.get("/portal/admin/tiers")
+	wantStatus(t, a.post("/portal/admin/tiers/team/delete", url.Values{"confirm": {"yes"}}), http.StatusConflict, "in use")
+	a.get("/portal/admin/accounts")
+	a.post("/portal/admin/accounts/"+acc.ID+"/tier", url.Values{"tier": {"free"}})
+	a.get("/portal/admin/tiers")
+	wantStatus(t, a.post("/portal/admin/tiers/team/delete", url.Values{"confirm": {"yes"}}), http.StatusSeeOther, "delete")
+	if _, err := e.store.Tier(context.Background(), "team"); keygate.ErrorCode(err) != keygate.ENOTFOUND {
+		t.Errorf("deleted tier: got %v, want ENOTFOUND", err)
+	}
+	a.get("/portal/admin/tiers")
+	wantStatus(t, a.post("/portal/admin/tiers/free/delete", url.Values{"confirm": {"yes"}}), http.StatusConflict, "free")
+}

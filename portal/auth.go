@@ -270,6 +270,18 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, r, http.StatusOK, "password", p)
 }
 
+// revokeOtherSessions signs the account out everywhere but here.
+func (s *Server) revokeOtherSessions(w http.ResponseWriter, r *http.Request) error {
+	v := viewerFrom(r.Context())
+	n, err := s.Store.RevokeSessions(r.Context(), v.Account.ID, v.Session.ID, s.now())
+	if err != nil {
+		return err
+	}
+	p := s.passwordPage()
+	p.Notice = fmt.Sprintf("Signed out %d other session(s).", n)
+	return s.render(w, r, http.StatusOK, "password", p)
+}
+
 func (s *Server) adminLoginPage() *page { return &page{Title: "Operator sign-in", Nav: "admin"} }
 
 func (s *Server) adminLoginForm(w http.ResponseWriter, r *http.Request) error {

@@ -310,3 +310,20 @@ func TestSessionExpires(t *testing.T) {
 	e.clock.Add(DefaultSessionTTL + time.Second)
 	wantStatus(t, b.get("/portal/keys"), http.StatusSeeOther, "expired session")
 }
+
+func TestRevokeOtherSessions(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signup("ada@example.com")
+	others := []*browser{e.browser(), e.browser()}
+	for _, o := range others {
+		wantStatus(t, o.post("/portal/login", url.Values{"email": {"ada@example.com"}, "password": {goodPassword}}), http.StatusSeeOther, "sign in")
+	}
+	b.get("/portal/password")
+	wantStatus(t, b.post("/portal/sessions/revoke", nil), http.StatusOK, "sign out the others")
+	wantBody(t, b.last, "Signed out 2 other session(s)", "sign out the others")
+	wantStatus(t, b.get("/portal/keys"), http.StatusOK, "this session")
+	for _, o := range others {
+		wantStatus(t, o.get("/portal/keys"), http.StatusSeeOther, "another session")
+	}
+}

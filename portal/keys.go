@@ -22,6 +22,7 @@ var graces = []struct{ Value, Label string }{
 var notices = map[string]string{
 	"revoked":  "The key was revoked. It is refused from now on.",
 	"updated":  "Saved.",
+	"deleted":  "The tier was deleted.",
 	"disabled": "The account was disabled: its keys are refused and it is signed out.",
 	"enabled":  "The account was enabled again.",
 }

@@ -169,6 +169,7 @@ func (s *Server) Handler() http.Handler {
 		"POST /portal/logout":                       s.signedIn(s.logout),
 		"GET /portal/password":                      s.developer(s.passwordForm),
 		"POST /portal/password":                     s.developer(s.changePassword),
+		"POST /portal/sessions/revoke":              s.developer(s.revokeOtherSessions),
 		"GET /portal/keys":                          s.developer(s.keysPage),
 		"POST /portal/keys":                         s.developer(s.createKey),
 		"POST /portal/keys/{id}/rotate":             s.developer(s.rotateKey),
@@ -189,6 +190,7 @@ func (s *Server) Handler() http.Handler {
 		"GET /portal/admin/tiers":                   s.admin(keygate.PermAdminRead, s.adminTiers),
 		"POST /portal/admin/tiers":                  s.admin(keygate.PermAdminWrite, s.adminCreateTier),
 		"POST /portal/admin/tiers/{name}":           s.admin(keygate.PermAdminWrite, s.adminUpdateTier),
+		"POST /portal/admin/tiers/{name}/delete":    s.admin(keygate.PermAdminWrite, s.adminDeleteTier),
 		"GET /portal/admin/audit":                   s.admin(keygate.PermAdminRead, s.adminAudit),
 	} {
 		mux.Handle(pattern, s.wrap(h))
