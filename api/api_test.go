@@ -18,6 +18,7 @@ import (
 	"github.com/keygate/keygate/api"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/engine"
+	"github.com/keygate/keygate/internal/testclock"
 	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/quota"
@@ -42,26 +43,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// clock is the test servers' clock, so that no answer depends on when the
-// test runs (an hour or a day turning over between two requests). Each
-// reading moves it a millisecond on, so that records made one after
-// another have IDs and times in that order, as they would in production;
-// a test moves it further with Add.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Millisecond)
-	return c.t
-}
-
-// Add moves the clock forward by d.
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 type testServer struct {
 	*httptest.Server
 	api     *api.Server
@@ -69,7 +50,7 @@ type testServer struct {
 	logs    *syncBuffer
 	store   *sqlite.Store
 	usage   *engine.UsageBuffer
-	clock   *clock
+	clock   *testclock.Clock
 }
 
 func newServer(t testing.TB) *testServer {
@@ -82,7 +63,7 @@ func newServer(t testing.TB) *testServer {
 func newServerUsage(t testing.TB, usageStore func(*sqlite.Store) keygate.UsageStore) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 11, 28, 12, 30, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 11, 28, 12, 30, 0, 0, time.UTC))
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keygate.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -78,7 +78,7 @@ func TestRotateAndRevoke(t *testing.T) {
 		t.Fatalf("during the grace period both keys must work")
 	}
 	wantStatus(t, b.get("/portal/keys"), http.StatusOK, "keys page")
-	wantBody(t, b.last, "until "+e.clock.t.Add(time.Hour).Format("2006-01-02 15:04"), "old key's grace")
+	wantBody(t, b.last, "until "+e.clock.Peek().Add(time.Hour).Format("2006-01-02 15:04"), "old key's grace")
 	// A rotated key cannot be rotated again.
 	if strings.Contains(b.last, `action="/portal/keys/`+old.ID+`/rotate"`) {
 		t.Errorf("the keys page offers to rotate a key already rotated")

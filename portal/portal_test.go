@@ -11,36 +11,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/engine"
+	"github.com/keygate/keygate/internal/testclock"
 	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/sqlite"
 )
-
-// clock is the tests' clock: every reading moves it a millisecond on, so
-// that records made one after another sort in that order.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Millisecond)
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // env is a portal on a real SQLite store and engine, served on a real
 // HTTP server.
@@ -51,14 +31,14 @@ type env struct {
 	manage  *manage.Service
 	portal  *Server
 	srv     *httptest.Server
-	clock   *clock
+	clock   *testclock.Clock
 	rootKey string
 }
 
 func newEnv(t *testing.T, configure ...func(*Server)) *env {
 	t.Helper()
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keygate.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -16,29 +16,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/testclock"
 	"github.com/keygate/keygate/sqlite"
 	"github.com/keygate/keygate/webhook"
 )
 
-// clock is a settable clock for the dispatcher and the store.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func openStore(t *testing.T, path string, c *clock) *sqlite.Store {
+func openStore(t *testing.T, path string, c *testclock.Clock) *sqlite.Store {
 	t.Helper()
 	s, err := sqlite.Open(context.Background(), path)
 	if err != nil {
@@ -98,7 +81,7 @@ func (rc *receiver) received() []received {
 type env struct {
 	t     *testing.T
 	path  string
-	clock *clock
+	clock *testclock.Clock
 	store *sqlite.Store
 	rc    *receiver
 	srv   *httptest.Server
@@ -106,7 +89,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T, statuses ...int) *env {
-	c := &clock{t: time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)}
+	c := testclock.Fixed(time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC))
 	e := &env{t: t, path: filepath.Join(t.TempDir(), "keygate.db"), clock: c}
 	e.store = openStore(t, e.path, c)
 	secret, err := webhook.NewSecret()

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/internal/testclock"
 )
 
 // newKey is what keys create and keys rotate print with --json.
@@ -242,7 +244,7 @@ var regexpKey = regexp.MustCompile(`kg_live_[0-9A-Za-z]{20,}`)
 // TestKeysCreateWithOverrides runs in-process on a test clock: the third
 // request must meet the quota of the same UTC day as the first two.
 func TestKeysCreateWithOverrides(t *testing.T) {
-	clock := &testClock{t: time.Date(2026, 11, 28, 23, 30, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 11, 28, 23, 30, 0, 0, time.UTC))
 	s := startInProcess(t, clock.Now, "--db", filepath.Join(t.TempDir(), "keygate.db"))
 	root := rootKeyRE.FindString(s.stdout.String())
 	var acct struct{ ID string }

@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/internal/testclock"
 )
 
 // TestUsageCLI runs the server and the CLI in-process on a test clock:
 // its hourly and daily buckets and the key's quota day must not split
 // when the test runs across an hour or midnight.
 func TestUsageCLI(t *testing.T) {
-	clock := &testClock{t: time.Date(2026, 11, 28, 12, 30, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 11, 28, 12, 30, 0, 0, time.UTC))
 	s := startInProcess(t, clock.Now, "--db", filepath.Join(t.TempDir(), "keygate.db"))
 	root := rootKeyRE.FindString(s.stdout.String())
 	var acct struct{ ID string }

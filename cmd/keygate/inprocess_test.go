@@ -3,25 +3,9 @@ package main
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// testClock is a clock for tests that must not depend on when they run:
-// it starts at a fixed time and moves a millisecond on at each reading, so
-// that records made one after another have IDs and times in that order.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Millisecond)
-	return c.t
-}
 
 // startInProcess runs `keygate serve` in this process with clock as its
 // Main.Now, and returns once it listens. cli and cliJSON then run their
