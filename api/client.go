@@ -361,3 +361,10 @@ func (c *Client) Invite(ctx context.Context, id string) (*InviteView, error) {
 func (c *Client) RevokeInvite(ctx context.Context, id string) (*InviteView, error) {
 	return call[InviteView](ctx, c, http.MethodPost, "/v1/invites/"+url.PathEscape(id)+"/revoke", nil, nil)
 }
+
+// UsageTop returns the keys or accounts with the most requests in a
+// period; q holds by (key or account), key_id, account_id, from, to,
+// granularity and limit.
+func (c *Client) UsageTop(ctx context.Context, q url.Values) (*UsageTopResponse, error) {
+	return call[UsageTopResponse](ctx, c, http.MethodGet, "/v1/usage/top", q, nil)
+}

@@ -3,7 +3,9 @@ package api
 import (
 	"encoding/csv"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -16,6 +18,12 @@ const (
 	MaxUsageDays  = 3 * 366
 )
 
+// Bounds on GET /v1/usage/top's limit.
+const (
+	DefaultUsageTop = 10
+	MaxUsageTop     = 100
+)
+
 // UsageResponse answers GET /v1/usage.
 type UsageResponse struct {
 	Granularity string                `json:"granularity"`
@@ -23,7 +31,19 @@ type UsageResponse struct {
 	To          time.Time             `json:"to"`
 	KeyID       string                `json:"key_id,omitempty"`
 	AccountID   string                `json:"account_id,omitempty"`
+	GroupBy     string                `json:"group_by,omitempty"`
 	Data        []keygate.UsageBucket `json:"data"`
+}
+
+// UsageTopResponse answers GET /v1/usage/top.
+type UsageTopResponse struct {
+	By          string               `json:"by"`
+	Granularity string               `json:"granularity"`
+	From        time.Time            `json:"from"`
+	To          time.Time            `json:"to"`
+	KeyID       string               `json:"key_id,omitempty"`
+	AccountID   string               `json:"account_id,omitempty"`
+	Data        []keygate.UsageGroup `json:"data"`
 }
 
 // usageQuery reads and checks the query parameters of GET /v1/usage.
@@ -106,6 +126,10 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	uq.GroupBy = r.URL.Query().Get("group_by")
+	if uq.GroupBy != "" && !slices.Contains(keygate.UsageGroupBys, uq.GroupBy) {
+		return keygate.Errorf(keygate.EINVALID, "group_by must be one of %s.", strings.Join(keygate.UsageGroupBys, ", "))
+	}
 	format := r.URL.Query().Get("format")
 	if format != "" && format != "json" && format != "csv" {
 		return keygate.Errorf(keygate.EINVALID, "format must be \"json\" or \"csv\".")
@@ -118,32 +142,88 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 		buckets = []keygate.UsageBucket{}
 	}
 	if format == "csv" {
-		return writeUsageCSV(w, buckets)
+		return writeUsageCSV(w, uq.GroupBy, buckets)
 	}
 	return writeJSON(w, http.StatusOK, UsageResponse{
-		Granularity: uq.Granularity, From: uq.From, To: uq.To, KeyID: uq.KeyID, AccountID: uq.AccountID, Data: buckets,
+		Granularity: uq.Granularity, From: uq.From, To: uq.To, KeyID: uq.KeyID, AccountID: uq.AccountID, GroupBy: uq.GroupBy, Data: buckets,
 	})
 }
 
-// writeUsageCSV writes one row per bucket: start, total, then a column per
-// outcome code.
-func writeUsageCSV(w http.ResponseWriter, buckets []keygate.UsageBucket) error {
+// usageTop answers GET /v1/usage/top: the keys or accounts with the most
+// requests in a period.
+func (s *Server) usageTop(w http.ResponseWriter, r *http.Request) error {
+	uq, err := s.usageQuery(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	tq := keygate.UsageTopQuery{By: q.Get("by"), KeyID: uq.KeyID, AccountID: uq.AccountID, From: uq.From, To: uq.To,
+		Granularity: uq.Granularity, Limit: DefaultUsageTop}
+	switch tq.By {
+	case "":
+		tq.By = keygate.GroupByKey
+	case keygate.GroupByKey, keygate.GroupByAccount:
+	default:
+		return keygate.Errorf(keygate.EINVALID, "by must be \"key\" or \"account\".")
+	}
+	if v := q.Get("limit"); v != "" {
+		if tq.Limit, err = strconv.Atoi(v); err != nil || tq.Limit < 1 || tq.Limit > MaxUsageTop {
+			return keygate.Errorf(keygate.EINVALID, "limit must be a whole number from 1 to %d.", MaxUsageTop)
+		}
+	}
+	top, err := s.UsageStore.UsageTop(r.Context(), tq)
+	if err != nil {
+		return err
+	}
+	if top == nil {
+		top = []keygate.UsageGroup{}
+	}
+	return writeJSON(w, http.StatusOK, UsageTopResponse{
+		By: tq.By, Granularity: tq.Granularity, From: tq.From, To: tq.To, KeyID: tq.KeyID, AccountID: tq.AccountID, Data: top,
+	})
+}
+
+// writeUsageCSV writes one row per bucket, or per group of a bucket when
+// grouped: start, the group's value under the group_by name, total, a
+// column per outcome code, then the latency percentiles in milliseconds
+// (empty for usage recorded without latencies).
+func writeUsageCSV(w http.ResponseWriter, groupBy string, buckets []keygate.UsageBucket) error {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="keygate-usage.csv"`)
 	cw := csv.NewWriter(w)
-	header := []string{"start", "total"}
+	header := []string{"start"}
+	if groupBy != "" {
+		header = append(header, groupBy)
+	}
+	header = append(header, "total")
 	for _, o := range keygate.Outcomes {
 		header = append(header, keygate.OutcomeKey(o))
 	}
+	header = append(header, "p50_ms", "p95_ms", "p99_ms")
 	_ = cw.Write(header)
-	row := make([]string, len(header))
-	for _, b := range buckets {
-		row[0] = b.Start.UTC().Format(time.RFC3339)
-		row[1] = strconv.FormatInt(b.Total, 10)
-		for i, o := range keygate.Outcomes {
-			row[2+i] = strconv.FormatInt(b.Counts[keygate.OutcomeKey(o)], 10)
+	write := func(start time.Time, group []string, total int64, counts map[string]int64, lat *keygate.LatencyPercentiles) {
+		row := append([]string{start.UTC().Format(time.RFC3339)}, group...)
+		row = append(row, strconv.FormatInt(total, 10))
+		for _, o := range keygate.Outcomes {
+			row = append(row, strconv.FormatInt(counts[keygate.OutcomeKey(o)], 10))
+		}
+		if lat != nil {
+			for _, p := range []float64{lat.P50, lat.P95, lat.P99} {
+				row = append(row, strconv.FormatFloat(p, 'f', -1, 64))
+			}
+		} else {
+			row = append(row, "", "", "")
 		}
 		_ = cw.Write(row)
+	}
+	for _, b := range buckets {
+		if groupBy == "" {
+			write(b.Start, nil, b.Total, b.Counts, b.Latency)
+			continue
+		}
+		for _, g := range b.Groups {
+			write(b.Start, []string{g.Value}, g.Total, g.Counts, g.Latency)
+		}
 	}
 	cw.Flush()
 	return nil // once streaming, a write error is a gone client

@@ -139,6 +139,16 @@ func TestOpenAPIBoundsMatchConstants(t *testing.T) {
 	if limit.Max == nil || *limit.Max != keygate.MaxPageSize || limit.Default != float64(keygate.DefaultPageSize) {
 		t.Errorf("parameters.Limit: got maximum %v, default %v; want %d and %d", limit.Max, limit.Default, keygate.MaxPageSize, keygate.DefaultPageSize)
 	}
+	usage := doc.Paths.Value("/v1/usage").Get.Description
+	for _, want := range []string{fmt.Sprintf("at most %d distinct routes", keygate.MaxUsageRoutesPerDay), keygate.UsageRouteOther} {
+		if !strings.Contains(usage, want) {
+			t.Errorf("GET /v1/usage description: got no mention of %q", want)
+		}
+	}
+	top := doc.Paths.Value("/v1/usage/top").Get.Parameters.GetByInAndName("query", "limit").Schema.Value
+	if top.Max == nil || *top.Max != MaxUsageTop || top.Default != float64(DefaultUsageTop) {
+		t.Errorf("GET /v1/usage/top limit: got maximum %v, default %v; want %d and %d", top.Max, top.Default, MaxUsageTop, DefaultUsageTop)
+	}
 }
 
 func TestOpenAPIOutcomesMatch(t *testing.T) {

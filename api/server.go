@@ -150,6 +150,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/v1/audit", perm: keygate.PermAdminRead, handle: s.listAudit},
 		{method: "GET", path: "/v1/usage", perm: keygate.PermAdminRead, handle: s.usage},
 		{method: "GET", path: "/v1/usage/routes", perm: keygate.PermAdminRead, handle: s.routeUsage},
+		{method: "GET", path: "/v1/usage/top", perm: keygate.PermAdminRead, handle: s.usageTop},
 		{method: "POST", path: "/v1/webhooks", perm: keygate.PermAdminWrite, handle: s.createWebhook},
 		{method: "GET", path: "/v1/webhooks", perm: keygate.PermAdminRead, handle: s.listWebhooks},
 		{method: "GET", path: "/v1/webhooks/{id}", perm: keygate.PermAdminRead, handle: s.getWebhook},

@@ -86,6 +86,7 @@ type aggKey struct {
 	keyID, accountID string
 	route            string
 	outcome          keygate.Outcome
+	status           int // keygate.UsageStatus of the answer: at most 501 values
 }
 
 // maxShardAggregates bounds the distinct aggregates one shard holds
@@ -151,7 +152,7 @@ func (b *UsageBuffer) Record(ev keygate.UsageEvent) bool {
 	// A per-thread random shard: no counter shared between cores.
 	s := &b.shards[rand.Uint32()&uint32(len(b.shards)-1)]
 	if keygate.Aggregated(ev.KeyID, ev.Outcome) {
-		k := aggKey{hour: ev.Time.Unix() - ev.Time.Unix()%3600, keyID: ev.KeyID, accountID: ev.AccountID, route: ev.Route, outcome: ev.Outcome}
+		k := aggKey{hour: ev.Time.Unix() - ev.Time.Unix()%3600, keyID: ev.KeyID, accountID: ev.AccountID, route: ev.Route, outcome: ev.Outcome, status: keygate.UsageStatus(ev.Status)}
 		s.mu.Lock()
 		if s.agg == nil {
 			s.agg = make(map[aggKey]int64)
@@ -280,7 +281,7 @@ func (b *UsageBuffer) take(into []keygate.UsageEvent, partial bool) []keygate.Us
 
 func (k aggKey) event(n int64) keygate.UsageEvent {
 	return keygate.UsageEvent{Time: time.Unix(k.hour, 0).UTC(), KeyID: k.keyID, AccountID: k.accountID,
-		Route: k.route, Outcome: k.outcome, Count: n}
+		Route: k.route, Outcome: k.outcome, Status: k.status, Count: n}
 }
 
 // capPerIP turns the raw events of events[from:] past PerIPEvents per
@@ -319,7 +320,7 @@ func (b *UsageBuffer) capPerIP(events []keygate.UsageEvent, from int) []keygate.
 		if over == nil {
 			over = make(map[aggKey]int64)
 		}
-		over[aggKey{hour: ev.Time.Unix() - ev.Time.Unix()%3600, keyID: ev.KeyID, accountID: ev.AccountID, route: ev.Route, outcome: ev.Outcome}]++
+		over[aggKey{hour: ev.Time.Unix() - ev.Time.Unix()%3600, keyID: ev.KeyID, accountID: ev.AccountID, route: ev.Route, outcome: ev.Outcome, status: keygate.UsageStatus(ev.Status)}]++
 	}
 	folded := len(events) - len(out)
 	for k, n := range over {

@@ -65,6 +65,11 @@ type Store struct {
 
 	mu        sync.Mutex
 	listeners []*listener
+
+	// routes caches, per UTC day (Unix ms), the routes usage_routes has
+	// admitted, as last committed; routesMu guards it.
+	routesMu sync.Mutex
+	routes   map[int64]map[string]bool
 }
 
 type listener struct{ fn func(keygate.Change) }

@@ -3,8 +3,11 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,13 +27,21 @@ type rollupKey struct {
 	keyID       string
 	bucket      time.Time
 	outcome     string
+	route       string
+	status      int
+}
+
+type rollupSum struct {
+	accountID string
+	count     int64
+	latency   keygate.LatencyHistogram
 }
 
 // truncate returns the start of t's hour or UTC day.
 func truncate(t time.Time, granularity string) time.Time {
 	t = t.UTC()
 	if granularity == keygate.GranularityDay {
-		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+		return keygate.UsageDay(t)
 	}
 	return t.Truncate(time.Hour)
 }
@@ -38,29 +49,27 @@ func truncate(t time.Time, granularity string) time.Time {
 var usageColumns = []string{"time", "key_id", "account_id", "outcome", "method", "route", "status", "latency_us", "ip"}
 
 // RecordUsage stores events (by COPY), adds them to the hourly and daily
-// rollups and moves last_used_at forward, in one transaction. The rollups
+// rollups and the hourly route counts, and moves last_used_at forward,
+// in one transaction. Aggregated events (Count > 0) add their count to
+// the rollups with no latency (none was kept), and store no raw event. The rollups
 // are summed in memory first, so a batch costs one upsert row per key,
-// bucket and outcome rather than one per event; rows are written in a
-// fixed order so that instances recording at once do not deadlock, and a
-// deadlock PostgreSQL detects all the same is retried.
+// bucket, outcome, route and status rather than one per event; rows are
+// written in a fixed order so that instances recording at once do not
+// deadlock, and a deadlock PostgreSQL detects all the same is retried.
 func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) error {
 	if len(events) == 0 {
 		return s.read()
 	}
-	rollups := map[rollupKey]int64{}
-	routes := map[routeKey]int64{}
-	accounts := map[string]string{}
+	routes := map[int64]map[string]bool{} // per day, the routes of the batch
 	lastUsed := map[string]time.Time{}
 	raw := make([]*keygate.UsageEvent, 0, len(events))
 	for i := range events {
 		ev := &events[i]
-		outcome := keygate.OutcomeKey(ev.Outcome)
-		n := ev.N()
-		for _, g := range []string{keygate.GranularityHour, keygate.GranularityDay} {
-			rollups[rollupKey{g, ev.KeyID, truncate(ev.Time, g), outcome}] += n
+		day := keygate.UsageDay(ev.Time).UnixMilli()
+		if routes[day] == nil {
+			routes[day] = map[string]bool{}
 		}
-		routes[routeKey{truncate(ev.Time, keygate.GranularityHour), ev.Route, outcome}] += n
-		accounts[ev.KeyID] = ev.AccountID
+		routes[day][ev.Route] = true
 		if ev.Count > 0 {
 			continue
 		}
@@ -71,22 +80,6 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 			}
 		}
 	}
-	rk := make([]rollupKey, 0, len(rollups))
-	for k := range rollups {
-		rk = append(rk, k)
-	}
-	slices.SortFunc(rk, func(a, b rollupKey) int {
-		return cmp.Or(cmp.Compare(a.granularity, b.granularity), cmp.Compare(a.keyID, b.keyID),
-			a.bucket.Compare(b.bucket), cmp.Compare(a.outcome, b.outcome))
-	})
-	var (
-		gs, kids, outs, accs = make([]string, len(rk)), make([]string, len(rk)), make([]string, len(rk)), make([]string, len(rk))
-		buckets              = make([]time.Time, len(rk))
-		counts               = make([]int64, len(rk))
-	)
-	for i, k := range rk {
-		gs[i], kids[i], buckets[i], outs[i], accs[i], counts[i] = k.granularity, k.keyID, k.bucket, k.outcome, accounts[k.keyID], rollups[k]
-	}
 	ids := make([]string, 0, len(lastUsed))
 	for id := range lastUsed {
 		ids = append(ids, id)
@@ -96,22 +89,12 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 	for i, id := range ids {
 		times[i] = lastUsed[id]
 	}
-	rtk := make([]routeKey, 0, len(routes))
-	for k := range routes {
-		rtk = append(rtk, k)
-	}
-	slices.SortFunc(rtk, func(a, b routeKey) int {
-		return cmp.Or(a.bucket.Compare(b.bucket), cmp.Compare(a.route, b.route), cmp.Compare(a.outcome, b.outcome))
-	})
-	var (
-		rBuckets          = make([]time.Time, len(rtk))
-		rRoutes, rOutcome = make([]string, len(rtk)), make([]string, len(rtk))
-		rCounts           = make([]int64, len(rtk))
-	)
-	for i, k := range rtk {
-		rBuckets[i], rRoutes[i], rOutcome[i], rCounts[i] = k.bucket, k.route, k.outcome, routes[k]
-	}
-	return s.write(ctx, "record usage", true, nil, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
+	var admitted map[int64]map[string]bool
+	err := s.write(ctx, "record usage", true, nil, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
+		var err error
+		if admitted, err = s.admitRoutes(ctx, tx, routes); err != nil {
+			return nil, err
+		}
 		i := 0
 		src := pgx.CopyFromFunc(func() ([]any, error) {
 			if i == len(raw) {
@@ -129,16 +112,19 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_events"}, usageColumns, src); err != nil {
 			return nil, err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO usage_rollups (granularity, key_id, bucket, outcome, account_id, count)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::bigint[])
-			ON CONFLICT (granularity, key_id, bucket, outcome) DO UPDATE SET count = usage_rollups.count + excluded.count`,
-			gs, kids, buckets, outs, accs, counts); err != nil {
+		r := rollupRows(events, admitted)
+		if _, err := tx.Exec(ctx, `INSERT INTO usage_rollups (granularity, key_id, bucket, outcome, route, status, account_id, count, latency)
+			SELECT g, k, b, o, r, s, a, c, l::bigint[]
+			FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int[], $7::text[], $8::bigint[], $9::text[]) AS t(g, k, b, o, r, s, a, c, l)
+			ON CONFLICT (granularity, key_id, bucket, outcome, route, status)
+			DO UPDATE SET count = usage_rollups.count + excluded.count, latency = keygate_hist_add(usage_rollups.latency, excluded.latency)`,
+			r.gs, r.kids, r.buckets, r.outs, r.routes, r.statuses, r.accs, r.counts, r.latencies); err != nil {
 			return nil, err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO usage_routes (bucket, route, outcome, count)
 			SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::bigint[])
 			ON CONFLICT (bucket, route, outcome) DO UPDATE SET count = usage_routes.count + excluded.count`,
-			rBuckets, rRoutes, rOutcome, rCounts); err != nil {
+			r.rBuckets, r.rRoutes, r.rOutcomes, r.rCounts); err != nil {
 			return nil, err
 		}
 		if len(ids) > 0 {
@@ -150,53 +136,246 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 		}
 		return nil, nil
 	})
+	if err != nil {
+		return err
+	}
+	s.routesMu.Lock()
+	defer s.routesMu.Unlock()
+	if s.routes == nil {
+		s.routes = map[int64]map[string]bool{}
+	}
+	maps.Copy(s.routes, admitted)
+	for len(s.routes) > routeDaysCached {
+		delete(s.routes, slices.Min(slices.Collect(maps.Keys(s.routes))))
+	}
+	return nil
 }
 
-// Usage sums the rollups for q per bucket and outcome, oldest bucket first.
+// rollupColumns are the rollup rows and the route counts of a batch,
+// column by column for unnest, sorted by key.
+type rollupColumns struct {
+	gs, kids, outs, routes, accs, latencies []string
+	buckets                                 []time.Time
+	statuses                                []int32
+	counts                                  []int64
+
+	rBuckets           []time.Time
+	rRoutes, rOutcomes []string
+	rCounts            []int64
+}
+
+func rollupRows(events []keygate.UsageEvent, admitted map[int64]map[string]bool) rollupColumns {
+	rollups := map[rollupKey]*rollupSum{}
+	routes := map[routeKey]int64{}
+	for _, ev := range events {
+		route := keygate.CountedRoute(ev.Route, admitted[keygate.UsageDay(ev.Time).UnixMilli()])
+		outcome, n := keygate.OutcomeKey(ev.Outcome), ev.N()
+		for _, g := range []string{keygate.GranularityHour, keygate.GranularityDay} {
+			k := rollupKey{g, ev.KeyID, truncate(ev.Time, g), outcome, route, keygate.UsageStatus(ev.Status)}
+			r := rollups[k]
+			if r == nil {
+				r = &rollupSum{accountID: ev.AccountID}
+				rollups[k] = r
+			}
+			r.count += n
+			if ev.Count == 0 {
+				r.latency.Observe(ev.Latency)
+			}
+		}
+		routes[routeKey{truncate(ev.Time, keygate.GranularityHour), route, outcome}] += n
+	}
+	rk := slices.SortedFunc(maps.Keys(rollups), func(a, b rollupKey) int {
+		return cmp.Or(cmp.Compare(a.granularity, b.granularity), cmp.Compare(a.keyID, b.keyID),
+			a.bucket.Compare(b.bucket), cmp.Compare(a.outcome, b.outcome), cmp.Compare(a.route, b.route), cmp.Compare(a.status, b.status))
+	})
+	n := len(rk)
+	c := rollupColumns{
+		gs: make([]string, n), kids: make([]string, n), outs: make([]string, n), routes: make([]string, n),
+		accs: make([]string, n), latencies: make([]string, n), buckets: make([]time.Time, n),
+		statuses: make([]int32, n), counts: make([]int64, n),
+	}
+	for i, k := range rk {
+		r := rollups[k]
+		c.gs[i], c.kids[i], c.buckets[i], c.outs[i], c.routes[i], c.statuses[i] = k.granularity, k.keyID, k.bucket, k.outcome, k.route, int32(k.status)
+		c.accs[i], c.counts[i], c.latencies[i] = r.accountID, r.count, arrayLiteral(r.latency)
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(routes), func(a, b routeKey) int {
+		return cmp.Or(a.bucket.Compare(b.bucket), cmp.Compare(a.route, b.route), cmp.Compare(a.outcome, b.outcome))
+	}) {
+		c.rBuckets, c.rRoutes = append(c.rBuckets, k.bucket), append(c.rRoutes, k.route)
+		c.rOutcomes, c.rCounts = append(c.rOutcomes, k.outcome), append(c.rCounts, routes[k])
+	}
+	return c
+}
+
+// arrayLiteral returns h as a PostgreSQL array literal such as {0,3,5}.
+func arrayLiteral(h keygate.LatencyHistogram) string {
+	b := []byte{'{'}
+	for i, n := range h.Trim() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, n, 10)
+	}
+	return string(append(b, '}'))
+}
+
+// routeDaysCached is how many days of admitted routes RecordUsage keeps in
+// memory: today's, and yesterday's for events that arrive late.
+const routeDaysCached = 3
+
+// routesLockSQL serializes the admission of new routes across instances,
+// so that no day admits more than keygate.MaxUsageRoutesPerDay.
+const routesLockSQL = `SELECT pg_advisory_xact_lock(hashtext('keygate.usage_route_names'), hashtext(coalesce(current_schema(), '')))`
+
+// admitRoutes returns, for each day of want, the routes that day has
+// admitted, admitting new ones of want while there is room
+// (keygate.AdmitRoutes). It reads the cache and leaves it alone: the
+// caller stores the answer once the transaction has committed.
+func (s *Store) admitRoutes(ctx context.Context, tx pgx.Tx, want map[int64]map[string]bool) (map[int64]map[string]bool, error) {
+	out := make(map[int64]map[string]bool, len(want))
+	locked := false
+	for day, routes := range want {
+		s.routesMu.Lock()
+		known := maps.Clone(s.routes[day])
+		s.routesMu.Unlock()
+		var err error
+		if known == nil {
+			if known, err = dayRoutes(ctx, tx, day); err != nil {
+				return nil, err
+			}
+		}
+		if len(keygate.AdmitRoutes(known, routes)) > 0 {
+			// Routes to admit, and room: read the day again under the
+			// lock, since another instance may have admitted some.
+			if !locked {
+				if _, err := tx.Exec(ctx, routesLockSQL); err != nil {
+					return nil, err
+				}
+				locked = true
+			}
+			if known, err = dayRoutes(ctx, tx, day); err != nil {
+				return nil, err
+			}
+			add := keygate.AdmitRoutes(known, routes)
+			if _, err := tx.Exec(ctx, `INSERT INTO usage_route_names (day, route) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
+				time.UnixMilli(day).UTC(), add); err != nil {
+				return nil, err
+			}
+			for _, r := range add {
+				known[r] = true
+			}
+		}
+		out[day] = known
+	}
+	return out, nil
+}
+
+// dayRoutes reads the routes a day has admitted.
+func dayRoutes(ctx context.Context, tx pgx.Tx, day int64) (map[string]bool, error) {
+	rows, err := tx.Query(ctx, `SELECT route FROM usage_route_names WHERE day = $1`, time.UnixMilli(day).UTC())
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	var r string
+	_, err = pgx.ForEachRow(rows, []any{&r}, func() error {
+		known[r] = true
+		return nil
+	})
+	return known, err
+}
+
+// usageGroupColumn is the column a group_by dimension reads.
+var usageGroupColumn = map[string]string{
+	"":                     "''",
+	keygate.GroupByRoute:   "route",
+	keygate.GroupByStatus:  "status::text",
+	keygate.GroupByOutcome: "outcome",
+	keygate.GroupByKey:     "key_id",
+	keygate.GroupByAccount: "account_id",
+}
+
+// usageWhere selects the rollups of a granularity, period, key and
+// account.
+func usageWhere(g, keyID, accountID string, from, to time.Time) (where, error) {
+	var w where
+	if g != keygate.GranularityHour && g != keygate.GranularityDay {
+		return w, keygate.Errorf(keygate.EINVALID, "granularity must be \"hour\" or \"day\".")
+	}
+	w.add("granularity = ?", g)
+	w.add("bucket >= ?", truncate(from, g))
+	w.add("bucket < ?", ms(to))
+	if keyID != "" {
+		w.add("key_id = ?", keyID)
+	}
+	if accountID != "" {
+		w.add("account_id = ?", accountID)
+	}
+	return w, nil
+}
+
+// Usage sums the rollups for q per bucket, group and outcome, and hands
+// the rows to keygate.UsageBuckets.
 func (s *Store) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageBucket, error) {
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	g := q.Granularity
-	if g != keygate.GranularityHour && g != keygate.GranularityDay {
-		return nil, keygate.Errorf(keygate.EINVALID, "granularity must be \"hour\" or \"day\".")
+	col, ok := usageGroupColumn[q.GroupBy]
+	if !ok {
+		return nil, keygate.Errorf(keygate.EINVALID, "group_by must be one of %s.", strings.Join(keygate.UsageGroupBys, ", "))
 	}
-	var w where
-	w.add("granularity = ?", g)
-	w.add("bucket >= ?", truncate(q.From, g))
-	w.add("bucket < ?", ms(q.To))
-	if q.KeyID != "" {
-		w.add("key_id = ?", q.KeyID)
+	w, err := usageWhere(q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
+	if err != nil {
+		return nil, err
 	}
-	if q.AccountID != "" {
-		w.add("account_id = ?", q.AccountID)
+	groupBy := "bucket, outcome"
+	if q.GroupBy != "" {
+		groupBy = "bucket, " + col + ", outcome"
 	}
-	rows, err := s.pool.Query(ctx, `SELECT bucket, outcome, sum(count)::bigint FROM usage_rollups`+
-		w.String()+` GROUP BY bucket, outcome ORDER BY bucket, outcome`, w.args...)
+	rows, err := queryAll(ctx, s.pool, scanUsageRow, `SELECT bucket, `+col+`, max(account_id), outcome, sum(count)::bigint, keygate_hist_sum(latency)
+		FROM usage_rollups`+w.String()+` GROUP BY `+groupBy, w.args...)
 	if err != nil {
 		return nil, s.fail(ctx, "query usage", err)
 	}
-	defer rows.Close()
-	out := []keygate.UsageBucket{}
-	for rows.Next() {
-		var bucket time.Time
-		var n int64
-		var outcome string
-		if err := rows.Scan(&bucket, &outcome, &n); err != nil {
-			return nil, s.fail(ctx, "query usage", err)
-		}
-		start := bucket.UTC()
-		if len(out) == 0 || !out[len(out)-1].Start.Equal(start) {
-			out = append(out, keygate.UsageBucket{Start: start, Counts: map[string]int64{}})
-		}
-		b := &out[len(out)-1]
-		b.Counts[outcome] += n
-		b.Total += n
+	return keygate.UsageBuckets(rows, q.GroupBy), nil
+}
+
+// UsageTop ranks the keys or accounts of q's period by their requests in
+// SQL, and sums the outcomes and latencies of the first q.Limit.
+func (s *Store) UsageTop(ctx context.Context, q keygate.UsageTopQuery) ([]keygate.UsageGroup, error) {
+	if err := s.read(); err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, "query usage", err)
+	col := map[string]string{keygate.GroupByKey: "key_id", keygate.GroupByAccount: "account_id"}[q.By]
+	if col == "" {
+		return nil, keygate.Errorf(keygate.EINVALID, "by must be \"key\" or \"account\".")
 	}
-	return out, nil
+	w, err := usageWhere(q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
+	if err != nil {
+		return nil, err
+	}
+	w.add(col + " <> ''")
+	cond := w.String()
+	limit := w.next(max(q.Limit, 1))
+	rows, err := queryAll(ctx, s.pool, scanUsageRow, `WITH top AS (
+			SELECT `+col+` AS v FROM usage_rollups`+cond+` GROUP BY `+col+` ORDER BY sum(count) DESC, `+col+` LIMIT `+limit+`)
+		SELECT 'epoch'::timestamptz, `+col+`, max(account_id), outcome, sum(count)::bigint, keygate_hist_sum(latency)
+		FROM usage_rollups`+cond+` AND `+col+` IN (SELECT v FROM top) GROUP BY `+col+`, outcome`, w.args...)
+	if err != nil {
+		return nil, s.fail(ctx, "query top usage", err)
+	}
+	return keygate.UsageTop(rows, q.By, q.Limit), nil
+}
+
+func scanUsageRow(row pgx.Row) (keygate.UsageRow, error) {
+	var r keygate.UsageRow
+	var hist []int64
+	if err := row.Scan(&r.Bucket, &r.Group, &r.AccountID, &r.Outcome, &r.Count, &hist); err != nil {
+		return r, err
+	}
+	r.Bucket, r.Latency = r.Bucket.UTC(), hist
+	return r, nil
 }
 
 // UsageEvents returns raw events for q, oldest first, at most limit.
@@ -240,10 +419,14 @@ func scanUsageEvent(row pgx.Row) (keygate.UsageEvent, error) {
 	return ev, nil
 }
 
-// PruneUsage deletes raw events older than before; rollups stay.
+// PruneUsage deletes raw events older than before, and the admitted
+// routes of days that ended a day before it; rollups stay.
 func (s *Store) PruneUsage(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.write(ctx, "prune usage", true, nil, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
+		if _, err := tx.Exec(ctx, `DELETE FROM usage_route_names WHERE day < $1`, keygate.UsageDay(before).Add(-24*time.Hour)); err != nil {
+			return nil, err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM usage_events WHERE time < $1`, ms(before))
 		n = tag.RowsAffected()
 		return nil, err

@@ -68,6 +68,10 @@ type Store struct {
 
 	mu        sync.Mutex
 	listeners []*listener
+
+	// routes caches, per UTC day (Unix ms), the routes usage_routes has
+	// admitted; only RecordUsage, on the write connection, uses it.
+	routes map[int64]map[string]bool
 }
 
 // listener is one function registered with OnChange; its address tells

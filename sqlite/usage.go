@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -25,21 +27,31 @@ type rollupKey struct {
 	keyID       string
 	bucket      int64
 	outcome     string
+	route       string
+	status      int
+}
+
+type rollupSum struct {
+	accountID string
+	count     int64
+	latency   keygate.LatencyHistogram
 }
 
 // truncate returns the start of t's hour or UTC day.
 func truncate(t time.Time, granularity string) time.Time {
 	t = t.UTC()
 	if granularity == keygate.GranularityDay {
-		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+		return keygate.UsageDay(t)
 	}
 	return t.Truncate(time.Hour)
 }
 
 // RecordUsage stores events, adds them to the hourly and daily rollups and
-// moves last_used_at forward, in one transaction. The rollups are summed in
-// memory first, so a batch costs one upsert per key, bucket and outcome
-// rather than one per event.
+// the hourly route counts, and moves last_used_at forward, in one
+// transaction. The rollups are summed in memory first, so a batch costs
+// one upsert per key, bucket, outcome, route and status rather than one
+// per event. Aggregated events (Count > 0) add their count to the
+// rollups with no latency (none was kept), and store no raw event.
 func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) error {
 	if len(events) == 0 {
 		return s.read()
@@ -47,19 +59,15 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 	if err := s.checkUsageReserve(); err != nil {
 		return err
 	}
-	rollups := map[rollupKey]int64{}
-	routes := map[routeKey]int64{}
-	accounts := map[string]string{}
+	routes := map[int64]map[string]bool{} // per day, the routes of the batch
 	lastUsed := map[string]int64{}
 	raw := events
 	for i, ev := range events {
-		outcome := keygate.OutcomeKey(ev.Outcome)
-		n := ev.N()
-		for _, g := range []string{keygate.GranularityHour, keygate.GranularityDay} {
-			rollups[rollupKey{g, ev.KeyID, millis(truncate(ev.Time, g)), outcome}] += n
+		day := millis(keygate.UsageDay(ev.Time))
+		if routes[day] == nil {
+			routes[day] = map[string]bool{}
 		}
-		routes[routeKey{millis(truncate(ev.Time, keygate.GranularityHour)), ev.Route, outcome}] += n
-		accounts[ev.KeyID] = ev.AccountID
+		routes[day][ev.Route] = true
 		if ev.Count > 0 {
 			if len(raw) == len(events) {
 				raw = slices.Clone(events[:i])
@@ -73,7 +81,30 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 			lastUsed[ev.KeyID] = max(lastUsed[ev.KeyID], millis(ev.Time))
 		}
 	}
-	return s.write(ctx, "record usage", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
+	err := s.write(ctx, "record usage", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
+		admitted, err := s.admitRoutes(ctx, tx, routes)
+		if err != nil {
+			return nil, err
+		}
+		rollups := map[rollupKey]*rollupSum{}
+		routeCounts := map[routeKey]int64{}
+		for _, ev := range events {
+			route := keygate.CountedRoute(ev.Route, admitted[millis(keygate.UsageDay(ev.Time))])
+			outcome, n := keygate.OutcomeKey(ev.Outcome), ev.N()
+			for _, g := range []string{keygate.GranularityHour, keygate.GranularityDay} {
+				k := rollupKey{g, ev.KeyID, millis(truncate(ev.Time, g)), outcome, route, keygate.UsageStatus(ev.Status)}
+				r := rollups[k]
+				if r == nil {
+					r = &rollupSum{accountID: ev.AccountID}
+					rollups[k] = r
+				}
+				r.count += n
+				if ev.Count == 0 {
+					r.latency.Observe(ev.Latency)
+				}
+			}
+			routeCounts[routeKey{millis(truncate(ev.Time, keygate.GranularityHour)), route, outcome}] += n
+		}
 		if err := insertUsageEvents(ctx, tx, raw); err != nil {
 			return nil, err
 		}
@@ -83,20 +114,23 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 			return nil, err
 		}
 		defer rt.Close()
-		for k, n := range routes {
+		for k, n := range routeCounts {
 			if _, err := rt.ExecContext(ctx, k.bucket, k.route, k.outcome, n); err != nil {
 				return nil, err
 			}
 		}
-		up, err := tx.PrepareContext(ctx, `INSERT INTO usage_rollups (granularity, key_id, bucket, outcome, account_id, count)
-			VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (granularity, key_id, bucket, outcome) DO UPDATE SET count = count + excluded.count`)
+		up, err := tx.PrepareContext(ctx, `INSERT INTO usage_rollups (granularity, key_id, bucket, outcome, route, status, account_id, count, latency)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (granularity, key_id, bucket, outcome, route, status)
+			DO UPDATE SET count = count + excluded.count, latency = keygate_hist_add(latency, excluded.latency)`)
 		if err != nil {
 			return nil, err
 		}
 		defer up.Close()
-		for k, n := range rollups {
-			if _, err := up.ExecContext(ctx, k.granularity, k.keyID, k.bucket, k.outcome, accounts[k.keyID], n); err != nil {
+		buf := []byte{} // never nil: the column is NOT NULL
+		for k, r := range rollups {
+			buf = r.latency.AppendBinary(buf[:0])
+			if _, err := up.ExecContext(ctx, k.granularity, k.keyID, k.bucket, k.outcome, k.route, k.status, r.accountID, r.count, buf); err != nil {
 				return nil, err
 			}
 		}
@@ -112,6 +146,56 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 		}
 		return nil, nil
 	})
+	if err != nil {
+		s.routes = nil // it may hold routes the failed transaction admitted
+	}
+	return err
+}
+
+// routeDaysCached is how many days of admitted routes RecordUsage keeps in
+// memory: today's, and yesterday's for events that arrive late.
+const routeDaysCached = 3
+
+// admitRoutes returns, for each day of want, the routes that day has
+// admitted, admitting new ones of want while there is room
+// (keygate.AdmitRoutes). RecordUsage runs it on the one write
+// connection, so nothing else admits routes meanwhile.
+func (s *Store) admitRoutes(ctx context.Context, tx *sql.Tx, want map[int64]map[string]bool) (map[int64]map[string]bool, error) {
+	if s.routes == nil {
+		s.routes = map[int64]map[string]bool{}
+	}
+	for day, routes := range want {
+		known := s.routes[day]
+		if known == nil {
+			known = map[string]bool{}
+			rows, err := tx.QueryContext(ctx, `SELECT route FROM usage_route_names WHERE day = ?`, day)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				var r string
+				if err := rows.Scan(&r); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				known[r] = true
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return nil, err
+			}
+			s.routes[day] = known
+		}
+		for _, r := range keygate.AdmitRoutes(known, routes) {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO usage_route_names (day, route) VALUES (?, ?) ON CONFLICT DO NOTHING`, day, r); err != nil {
+				return nil, err
+			}
+			known[r] = true
+		}
+	}
+	for len(s.routes) > routeDaysCached {
+		delete(s.routes, slices.Min(slices.Collect(maps.Keys(s.routes))))
+	}
+	return s.routes, nil
 }
 
 // usageRowsPerInsert is how many events one INSERT statement carries:
@@ -165,50 +249,100 @@ func usageInsertSQL(rows int) string {
 	return b.String()
 }
 
-// Usage sums the rollups for q per bucket and outcome, oldest bucket first.
+// usageGroupColumn is the column a group_by dimension reads.
+var usageGroupColumn = map[string]string{
+	"":                     "''",
+	keygate.GroupByRoute:   "route",
+	keygate.GroupByStatus:  "CAST(status AS TEXT)",
+	keygate.GroupByOutcome: "outcome",
+	keygate.GroupByKey:     "key_id",
+	keygate.GroupByAccount: "account_id",
+}
+
+// usageWhere selects the rollups of a granularity, period, key and
+// account.
+func usageWhere(g, keyID, accountID string, from, to time.Time) (where, error) {
+	var w where
+	if g != keygate.GranularityHour && g != keygate.GranularityDay {
+		return w, keygate.Errorf(keygate.EINVALID, "granularity must be \"hour\" or \"day\".")
+	}
+	w.add("granularity = ?", g)
+	w.add("bucket >= ?", millis(truncate(from, g)))
+	w.add("bucket < ?", millis(to))
+	if keyID != "" {
+		w.add("key_id = ?", keyID)
+	}
+	if accountID != "" {
+		w.add("account_id = ?", accountID)
+	}
+	return w, nil
+}
+
+// Usage sums the rollups for q per bucket, group and outcome, and hands
+// the rows to keygate.UsageBuckets.
 func (s *Store) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageBucket, error) {
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	g := q.Granularity
-	if g != keygate.GranularityHour && g != keygate.GranularityDay {
-		return nil, keygate.Errorf(keygate.EINVALID, "granularity must be \"hour\" or \"day\".")
+	col, ok := usageGroupColumn[q.GroupBy]
+	if !ok {
+		return nil, keygate.Errorf(keygate.EINVALID, "group_by must be one of %s.", strings.Join(keygate.UsageGroupBys, ", "))
 	}
-	var w where
-	w.add("granularity = ?", g)
-	w.add("bucket >= ?", millis(truncate(q.From, g)))
-	w.add("bucket < ?", millis(q.To))
-	if q.KeyID != "" {
-		w.add("key_id = ?", q.KeyID)
-	}
-	if q.AccountID != "" {
-		w.add("account_id = ?", q.AccountID)
-	}
-	type count struct {
-		bucket, n int64
-		outcome   string
-	}
-	out := []keygate.UsageBucket{}
-	err := queryEach(ctx, s, "query usage", `SELECT bucket, outcome, sum(count) FROM usage_rollups`+
-		w.String()+` GROUP BY bucket, outcome ORDER BY bucket, outcome`, w.args,
-		func(sc scanner) (c count, err error) {
-			err = sc.Scan(&c.bucket, &c.outcome, &c.n)
-			return c, err
-		},
-		func(c count) error {
-			start := fromMillis(c.bucket)
-			if len(out) == 0 || !out[len(out)-1].Start.Equal(start) {
-				out = append(out, keygate.UsageBucket{Start: start, Counts: map[string]int64{}})
-			}
-			b := &out[len(out)-1]
-			b.Counts[c.outcome] += c.n
-			b.Total += c.n
-			return nil
-		})
+	w, err := usageWhere(q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	groupBy := "bucket, outcome"
+	if q.GroupBy != "" {
+		groupBy = "bucket, " + col + ", outcome"
+	}
+	rows, err := s.usageRows(ctx, "query usage", `SELECT bucket, `+col+`, max(account_id), outcome, sum(count), keygate_hist_sum(latency)
+		FROM usage_rollups`+w.String()+` GROUP BY `+groupBy, w.args)
+	if err != nil {
+		return nil, err
+	}
+	return keygate.UsageBuckets(rows, q.GroupBy), nil
+}
+
+// UsageTop ranks the keys or accounts of q's period by their requests in
+// SQL, and sums the outcomes and latencies of the first q.Limit.
+func (s *Store) UsageTop(ctx context.Context, q keygate.UsageTopQuery) ([]keygate.UsageGroup, error) {
+	if err := s.read(); err != nil {
+		return nil, err
+	}
+	col := map[string]string{keygate.GroupByKey: "key_id", keygate.GroupByAccount: "account_id"}[q.By]
+	if col == "" {
+		return nil, keygate.Errorf(keygate.EINVALID, "by must be \"key\" or \"account\".")
+	}
+	w, err := usageWhere(q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
+	if err != nil {
+		return nil, err
+	}
+	w.add(col + " <> ''")
+	args := append(append(slices.Clone(w.args), max(q.Limit, 1)), w.args...)
+	rows, err := s.usageRows(ctx, "query top usage", `WITH top AS (
+			SELECT `+col+` AS v FROM usage_rollups`+w.String()+` GROUP BY `+col+` ORDER BY sum(count) DESC, `+col+` LIMIT ?)
+		SELECT 0, `+col+`, max(account_id), outcome, sum(count), keygate_hist_sum(latency)
+		FROM usage_rollups`+w.String()+` AND `+col+` IN (SELECT v FROM top) GROUP BY `+col+`, outcome`, args)
+	if err != nil {
+		return nil, err
+	}
+	return keygate.UsageTop(rows, q.By, q.Limit), nil
+}
+
+func (s *Store) usageRows(ctx context.Context, op, query string, args []any) ([]keygate.UsageRow, error) {
+	return queryAll(ctx, s, op, query, args, func(sc scanner) (keygate.UsageRow, error) {
+		var r keygate.UsageRow
+		var bucket int64
+		var hist []byte
+		if err := sc.Scan(&bucket, &r.Group, &r.AccountID, &r.Outcome, &r.Count, &hist); err != nil {
+			return r, err
+		}
+		r.Bucket = fromMillis(bucket)
+		var err error
+		r.Latency, err = keygate.ParseLatencyHistogram(hist)
+		return r, err
+	})
 }
 
 // UsageEvents returns raw events for q, oldest first, at most limit.
@@ -247,10 +381,14 @@ func scanUsageEvent(sc scanner) (keygate.UsageEvent, error) {
 	return ev, nil
 }
 
-// PruneUsage deletes raw events older than before; rollups stay.
+// PruneUsage deletes raw events older than before, and the admitted
+// routes of days that ended a day before it; rollups stay.
 func (s *Store) PruneUsage(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.write(ctx, "prune usage", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM usage_route_names WHERE day < ?`, millis(keygate.UsageDay(before).Add(-24*time.Hour))); err != nil {
+			return nil, err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM usage_events WHERE time < ?`, millis(before))
 		if err != nil {
 			return nil, err

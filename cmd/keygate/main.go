@@ -176,8 +176,8 @@ Usage:
                                          manage usage tiers
   keygate audit [--action A] [--target ID] [--since 24h] …
                                          read the audit log
-  keygate usage [--key ID | --account ID] [--granularity hour|day] [--from 7d]
-                                         requests per hour or day, with a bar chart
+  keygate usage [--key ID | --account ID] [--granularity hour|day] [--from 7d] [--by route|status|outcome|key|account] [--top key|account]
+                                         requests per hour or day with latency percentiles, a bar chart, or the busiest keys
   keygate root-keys create|list|revoke   manage admin credentials
   keygate root-keys recover --db PATH    offline: a new root key, with direct access to the store
   keygate invites create|list|show|revoke

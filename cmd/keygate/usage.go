@@ -17,7 +17,9 @@ import (
 // usageBarWidth is the width of the longest bar of `keygate usage`.
 const usageBarWidth = 40
 
-// runUsage runs `keygate usage`: requests per hour or day, as a chart.
+// runUsage runs `keygate usage`: requests per hour or day, as a chart;
+// with --by, split by a dimension; with --top, the busiest keys or
+// accounts of the period.
 func (m *Main) runUsage(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("usage")
 	o := m.adminFlags(fs)
@@ -26,6 +28,9 @@ func (m *Main) runUsage(ctx context.Context, args []string) error {
 	granularity := fs.String("granularity", "day", "bucket size: `hour` or day")
 	from := fs.String("from", "", "start `TIME`: RFC 3339, a date, or a duration ago such as 7d or 48h (default: 30 days, or 24 hours by the hour)")
 	to := fs.String("to", "", "end `TIME` (same forms; default: now)")
+	by := fs.String("by", "", "split each bucket by `DIM`: "+strings.Join(keygate.UsageGroupBys, ", "))
+	top := fs.String("top", "", "list the busiest keys or accounts of the period instead (`key` or account)")
+	limit := fs.Int("limit", 0, "with --top, how many (`N`, default 10)")
 	asCSV := fs.Bool("csv", false, "print the server's CSV export instead of a table")
 	pos, err := parseCmd(fs, args)
 	if err != nil {
@@ -37,11 +42,20 @@ func (m *Main) runUsage(ctx context.Context, args []string) error {
 	if *granularity != keygate.GranularityHour && *granularity != keygate.GranularityDay {
 		return fmt.Errorf("%w: --granularity must be hour or day", errUsage)
 	}
+	if *by != "" && !slices.Contains(keygate.UsageGroupBys, *by) {
+		return fmt.Errorf("%w: --by must be one of %s", errUsage, strings.Join(keygate.UsageGroupBys, ", "))
+	}
+	if *top != "" && *top != keygate.GroupByKey && *top != keygate.GroupByAccount {
+		return fmt.Errorf("%w: --top must be key or account", errUsage)
+	}
+	if *top != "" && (*by != "" || *asCSV) {
+		return fmt.Errorf("%w: --top lists keys or accounts; it takes neither --by nor --csv", errUsage)
+	}
 	if looksLikeKey(*key) {
 		return fmt.Errorf("%w: --key takes a key ID (key_…), not the key itself", errUsage)
 	}
 	q := url.Values{}
-	setQuery(q, "key_id", *key, "account_id", *account, "granularity", *granularity)
+	setQuery(q, "key_id", *key, "account_id", *account, "granularity", *granularity, "group_by", *by)
 	now := m.now()
 	for _, b := range []struct{ name, v string }{{"from", *from}, {"to", *to}} {
 		if b.v == "" {
@@ -53,6 +67,15 @@ func (m *Main) runUsage(ctx context.Context, args []string) error {
 		}
 		q.Set(b.name, t.UTC().Format(time.RFC3339))
 	}
+	if *top != "" {
+		setQuery(q, "by", *top)
+		if *limit > 0 {
+			q.Set("limit", strconv.Itoa(*limit))
+		}
+		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.UsageTopResponse, error) {
+			return c.UsageTop(ctx, q)
+		}, usageTopTable)
+	}
 	if *asCSV {
 		// The CSV export is the output in either case: --json has nothing to add.
 		o.json = false
@@ -63,9 +86,92 @@ func (m *Main) runUsage(ctx context.Context, args []string) error {
 			return err
 		})
 	}
+	show := usageChart
+	if *by != "" {
+		show = usageGroupTable
+	}
 	return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.UsageResponse, error) {
 		return c.Usage(ctx, q)
-	}, usageChart)
+	}, show)
+}
+
+// usageScope names what a usage answer covers.
+func usageScope(keyID, accountID string) string {
+	switch {
+	case keyID != "":
+		return "key " + keyID
+	case accountID != "":
+		return "account " + accountID
+	}
+	return "all keys"
+}
+
+// bucketLayout is how a bucket's start is printed.
+func bucketLayout(granularity string) string {
+	if granularity == keygate.GranularityHour {
+		return "2006-01-02 15:00"
+	}
+	return "2006-01-02"
+}
+
+// latencyCells prints p50, p95 and p99 in milliseconds, or dashes for
+// usage recorded without latencies.
+func latencyCells(p *keygate.LatencyPercentiles) []string {
+	if p == nil {
+		return []string{"-", "-", "-"}
+	}
+	f := func(ms float64) string { return strconv.FormatFloat(ms, 'f', -1, 64) }
+	return []string{f(p.P50), f(p.P95), f(p.P99)}
+}
+
+// usageGroupTable prints one row per group of each bucket, with its
+// valid and refused counts and latency percentiles.
+func usageGroupTable(w io.Writer, u *api.UsageResponse) error {
+	layout := bucketLayout(u.Granularity)
+	fmt.Fprintf(w, "Usage of %s by %s and %s, %s to %s (UTC)\n\n", escapeCell(usageScope(u.KeyID, u.AccountID)), u.Granularity, u.GroupBy,
+		u.From.UTC().Format(layout), u.To.UTC().Format(layout))
+	if len(u.Data) == 0 {
+		_, err := fmt.Fprintln(w, "No requests in this period.")
+		return err
+	}
+	var rows [][]string
+	for _, b := range u.Data {
+		for _, g := range b.Groups {
+			ok := g.Counts[keygate.OutcomeKey(keygate.OutcomeValid)]
+			value := g.Value
+			if value == "" {
+				value = "(none)"
+			}
+			rows = append(rows, append([]string{b.Start.UTC().Format(layout), value, strconv.FormatInt(g.Total, 10),
+				strconv.FormatInt(ok, 10), strconv.FormatInt(g.Total-ok, 10)}, latencyCells(g.Latency)...))
+		}
+	}
+	return table(w, "START\t"+strings.ToUpper(u.GroupBy)+"\tTOTAL\tVALID\tREFUSED\tP50 MS\tP95 MS\tP99 MS", rows)
+}
+
+// usageTopTable prints the busiest keys or accounts, most first.
+func usageTopTable(w io.Writer, u *api.UsageTopResponse) error {
+	layout := bucketLayout(u.Granularity)
+	fmt.Fprintf(w, "Top %ss of %s, %s to %s (UTC)\n\n", u.By, escapeCell(usageScope(u.KeyID, u.AccountID)),
+		u.From.UTC().Format(layout), u.To.UTC().Format(layout))
+	if len(u.Data) == 0 {
+		_, err := fmt.Fprintln(w, "No requests in this period.")
+		return err
+	}
+	header := "KEY\tACCOUNT\tTOTAL\tVALID\tREFUSED\tP50 MS\tP95 MS\tP99 MS"
+	if u.By == keygate.GroupByAccount {
+		header = "ACCOUNT\tTOTAL\tVALID\tREFUSED\tP50 MS\tP95 MS\tP99 MS"
+	}
+	rows := make([][]string, len(u.Data))
+	for i, g := range u.Data {
+		ok := g.Counts[keygate.OutcomeKey(keygate.OutcomeValid)]
+		row := []string{g.Value}
+		if u.By == keygate.GroupByKey {
+			row = append(row, orDash(g.AccountID))
+		}
+		rows[i] = append(append(row, strconv.FormatInt(g.Total, 10), strconv.FormatInt(ok, 10), strconv.FormatInt(g.Total-ok, 10)), latencyCells(g.Latency)...)
+	}
+	return table(w, header, rows)
 }
 
 // expandDays lets a duration ago be given in days ("7d"), which Go
@@ -83,18 +189,8 @@ func expandDays(s string) string {
 // the other outcomes, and a bar of the total scaled to the busiest bucket:
 // █ for valid requests, ░ for refused ones.
 func usageChart(w io.Writer, u *api.UsageResponse) error {
-	scope := "all keys"
-	switch {
-	case u.KeyID != "":
-		scope = "key " + u.KeyID
-	case u.AccountID != "":
-		scope = "account " + u.AccountID
-	}
-	layout := "2006-01-02"
-	if u.Granularity == keygate.GranularityHour {
-		layout = "2006-01-02 15:00"
-	}
-	fmt.Fprintf(w, "Usage of %s by %s, %s to %s (UTC)\n\n", escapeCell(scope), u.Granularity, u.From.UTC().Format(layout), u.To.UTC().Format(layout))
+	layout := bucketLayout(u.Granularity)
+	fmt.Fprintf(w, "Usage of %s by %s, %s to %s (UTC)\n\n", escapeCell(usageScope(u.KeyID, u.AccountID)), u.Granularity, u.From.UTC().Format(layout), u.To.UTC().Format(layout))
 	if len(u.Data) == 0 {
 		_, err := fmt.Fprintln(w, "No requests in this period.")
 		return err
@@ -108,10 +204,10 @@ func usageChart(w io.Writer, u *api.UsageResponse) error {
 	rows := make([][]string, len(u.Data))
 	for i, b := range u.Data {
 		ok := b.Counts[keygate.OutcomeKey(keygate.OutcomeValid)]
-		rows[i] = []string{b.Start.UTC().Format(layout), strconv.FormatInt(b.Total, 10), strconv.FormatInt(ok, 10),
-			strconv.FormatInt(b.Total-ok, 10), bar(ok, b.Total-ok, peak), orDash(otherOutcomes(b.Counts))}
+		rows[i] = append(append([]string{b.Start.UTC().Format(layout), strconv.FormatInt(b.Total, 10), strconv.FormatInt(ok, 10),
+			strconv.FormatInt(b.Total-ok, 10)}, latencyCells(b.Latency)...), bar(ok, b.Total-ok, peak), orDash(otherOutcomes(b.Counts)))
 	}
-	if err := table(w, "START\tTOTAL\tVALID\tREFUSED\t\tREFUSED BY", rows); err != nil {
+	if err := table(w, "START\tTOTAL\tVALID\tREFUSED\tP50 MS\tP95 MS\tP99 MS\t\tREFUSED BY", rows); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "\n%d requests, %d valid, %d refused\n", total, valid, total-valid)

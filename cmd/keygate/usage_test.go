@@ -56,7 +56,39 @@ func TestUsageCLI(t *testing.T) {
 		t.Fatalf("usage --csv: exit %d %q %v: %q", code, stderr, err, csvOut)
 	}
 
-	for _, args := range [][]string{{"usage", "--granularity", "week"}, {"usage", "--from", "yesterday-ish"}, {"usage", "--key", key.Key}} {
+	out, _, code = cli(t, s, root, "usage", "--by", "route", "--granularity", "hour")
+	for _, want := range []string{"by hour and route", "ROUTE", "P50 MS", "P99 MS", "/demo/weather"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("keygate usage --by route: exit %d, lacks %q:\n%s", code, want, out)
+		}
+	}
+	var byStatus struct {
+		GroupBy string `json:"group_by"`
+		Data    []struct {
+			Groups []struct {
+				Value string
+				Total int64
+			}
+		}
+	}
+	cliJSON(t, s, root, &byStatus, "usage", "--by", "status", "--key", key.ID)
+	statuses := map[string]int64{}
+	for _, b := range byStatus.Data {
+		for _, g := range b.Groups {
+			statuses[g.Value] += g.Total
+		}
+	}
+	if byStatus.GroupBy != "status" || statuses["200"] != 3 || statuses["429"] != 2 {
+		t.Errorf("usage --by status --json: got %+v, want 3×200 and 2×429", byStatus)
+	}
+	out, _, code = cli(t, s, root, "usage", "--top", "key")
+	for _, want := range []string{"Top keys of all keys", "KEY", "ACCOUNT", key.ID, acct.ID} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("keygate usage --top key: exit %d, lacks %q:\n%s", code, want, out)
+		}
+	}
+
+	for _, args := range [][]string{{"usage", "--granularity", "week"}, {"usage", "--by", "path"}, {"usage", "--top", "route"}, {"usage", "--top", "key", "--by", "route"}, {"usage", "--from", "yesterday-ish"}, {"usage", "--key", key.Key}} {
 		if _, stderr, code := cli(t, s, root, args...); code != 2 || strings.Contains(stderr, key.Key) {
 			t.Errorf("keygate %v: exit %d, %q; want exit 2 without echoing a key", args, code, stderr)
 		}
