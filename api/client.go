@@ -285,8 +285,7 @@ type rawBody []byte
 // CreateWebhook registers an endpoint; the answer's Secret is its signing
 // secret, shown this once.
 func (c *Client) CreateWebhook(ctx context.Context, req WebhookRequest) (*WebhookSecretView, error) {
-	var v WebhookSecretView
-	return &v, c.do(ctx, http.MethodPost, "/v1/webhooks", nil, req, &v)
+	return call[WebhookSecretView](ctx, c, http.MethodPost, "/v1/webhooks", nil, req)
 }
 
 // Webhooks lists the endpoints, oldest first.
@@ -300,14 +299,12 @@ func (c *Client) Webhooks(ctx context.Context) ([]*keygate.Webhook, error) {
 
 // Webhook returns one endpoint, without its secret.
 func (c *Client) Webhook(ctx context.Context, id string) (*keygate.Webhook, error) {
-	var h keygate.Webhook
-	return &h, c.do(ctx, http.MethodGet, "/v1/webhooks/"+url.PathEscape(id), nil, nil, &h)
+	return call[keygate.Webhook](ctx, c, http.MethodGet, "/v1/webhooks/"+url.PathEscape(id), nil, nil)
 }
 
 // UpdateWebhook changes the fields set in p.
 func (c *Client) UpdateWebhook(ctx context.Context, id string, p WebhookPatch) (*keygate.Webhook, error) {
-	var h keygate.Webhook
-	return &h, c.do(ctx, http.MethodPatch, "/v1/webhooks/"+url.PathEscape(id), nil, p, &h)
+	return call[keygate.Webhook](ctx, c, http.MethodPatch, "/v1/webhooks/"+url.PathEscape(id), nil, p)
 }
 
 // DeleteWebhook deletes an endpoint and its delivery log.
@@ -318,27 +315,23 @@ func (c *Client) DeleteWebhook(ctx context.Context, id string) error {
 // RotateWebhookSecret gives an endpoint a new signing secret, shown this
 // once; deliveries are signed with it from then on.
 func (c *Client) RotateWebhookSecret(ctx context.Context, id string) (*WebhookSecretView, error) {
-	var v WebhookSecretView
-	return &v, c.do(ctx, http.MethodPost, "/v1/webhooks/"+url.PathEscape(id)+"/rotate-secret", nil, nil, &v)
+	return call[WebhookSecretView](ctx, c, http.MethodPost, "/v1/webhooks/"+url.PathEscape(id)+"/rotate-secret", nil, nil)
 }
 
 // TestWebhook queues a webhook.test event for that endpoint alone.
 func (c *Client) TestWebhook(ctx context.Context, id string) (*keygate.WebhookEvent, error) {
-	var ev keygate.WebhookEvent
-	return &ev, c.do(ctx, http.MethodPost, "/v1/webhooks/"+url.PathEscape(id)+"/test", nil, nil, &ev)
+	return call[keygate.WebhookEvent](ctx, c, http.MethodPost, "/v1/webhooks/"+url.PathEscape(id)+"/test", nil, nil)
 }
 
 // WebhookDeliveries lists one page of an endpoint's deliveries, newest
 // first; q holds status, cursor, limit.
 func (c *Client) WebhookDeliveries(ctx context.Context, id string, q url.Values) (*List[*keygate.WebhookDelivery], error) {
-	var l List[*keygate.WebhookDelivery]
-	return &l, c.do(ctx, http.MethodGet, "/v1/webhooks/"+url.PathEscape(id)+"/deliveries", q, nil, &l)
+	return call[List[*keygate.WebhookDelivery]](ctx, c, http.MethodGet, "/v1/webhooks/"+url.PathEscape(id)+"/deliveries", q, nil)
 }
 
 // Redeliver sends a delivery again, as soon as the dispatcher can.
 func (c *Client) Redeliver(ctx context.Context, webhookID, deliveryID string) (*keygate.WebhookDelivery, error) {
-	var d keygate.WebhookDelivery
-	return &d, c.do(ctx, http.MethodPost, "/v1/webhooks/"+url.PathEscape(webhookID)+"/deliveries/"+url.PathEscape(deliveryID)+"/redeliver", nil, nil, &d)
+	return call[keygate.WebhookDelivery](ctx, c, http.MethodPost, "/v1/webhooks/"+url.PathEscape(webhookID)+"/deliveries/"+url.PathEscape(deliveryID)+"/redeliver", nil, nil)
 }
 
 // CreateInvite issues an invitation code; the answer holds the code this
