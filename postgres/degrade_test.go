@@ -25,8 +25,8 @@ import (
 // database is back every verification answered meanwhile is in its usage.
 func TestServingWithPostgresDown(t *testing.T) {
 	ctx := t.Context()
-	p := newProxy(t, testenv.PostgresSchema(t))
-	store := open(t, p.url)
+	p := testenv.NewProxy(t, testenv.PostgresSchema(t))
+	store := open(t, p.URL)
 	store.Timeout = 2 * time.Second
 	hasher := apikey.NewHasher(nil)
 	eng := engine.New(store, engine.Options{Hasher: hasher, Limiter: quota.NewLocal(quota.Options{})})
@@ -92,7 +92,7 @@ func TestServingWithPostgresDown(t *testing.T) {
 	if code := weather(); code != 200 {
 		t.Fatalf("the key with the database up: got %d, want 200", code)
 	}
-	p.cut()
+	p.Cut()
 	if code, pc := call("GET", "/readyz", "", ""); code != 503 || pc != keygate.EUNAVAILABLE {
 		t.Errorf("/readyz with the database down: got %d %q, want 503 %s", code, pc, keygate.EUNAVAILABLE)
 	}
@@ -115,7 +115,7 @@ func TestServingWithPostgresDown(t *testing.T) {
 		t.Errorf("writing usage with the database down: got %v, want EUNAVAILABLE", err)
 	}
 
-	p.restore()
+	p.Restore()
 	if code, _ := call("GET", "/readyz", "", ""); code != 200 {
 		t.Errorf("/readyz with the database back: got %d, want 200", code)
 	}

@@ -175,21 +175,21 @@ func TestClosed(t *testing.T) {
 // the network is back.
 func TestUnreachable(t *testing.T) {
 	url := testenv.PostgresSchema(t)
-	p := newProxy(t, url)
-	s := open(t, p.url)
+	p := testenv.NewProxy(t, url)
+	s := open(t, p.URL)
 	s.Timeout = 2 * time.Second
 	ctx := t.Context()
 	a := &keygate.Account{Name: "A", Email: "a@example.com", Tier: keygate.TierFree}
 	if err := s.CreateAccount(ctx, a, nil); err != nil {
 		t.Fatal(err)
 	}
-	p.cut()
+	p.Cut()
 	for name, err := range calls(ctx, s) {
 		if got := keygate.ErrorCode(err); got != keygate.EUNAVAILABLE {
 			t.Errorf("%s with PostgreSQL unreachable: got %q (%v), want %q", name, got, err, keygate.EUNAVAILABLE)
 		}
 	}
-	p.restore()
+	p.Restore()
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping once PostgreSQL is reachable again: %v", err)
 	}

@@ -1,4 +1,4 @@
-package postgres_test
+package testenv
 
 import (
 	"io"
@@ -8,11 +8,12 @@ import (
 	"testing"
 )
 
-// proxy forwards TCP connections to PostgreSQL, so that a test can cut the
-// network between a store and the server (cut) and bring it back
-// (restore) without touching the server, which other tests share.
-type proxy struct {
-	url    string // the database URL, through the proxy
+// Proxy forwards TCP connections to a service, so that a test can cut the
+// network between keygate and the service (Cut) and bring it back
+// (Restore) without touching the server, which other tests share.
+type Proxy struct {
+	// URL is the service's URL with the proxy's address as its host.
+	URL    string
 	target string
 
 	mu    sync.Mutex
@@ -20,9 +21,11 @@ type proxy struct {
 	conns map[net.Conn]bool
 }
 
-func newProxy(t *testing.T, dbURL string) *proxy {
+// NewProxy starts a proxy to the host of serviceURL (a postgres:// or
+// redis:// URL); it stops when t ends.
+func NewProxy(t testing.TB, serviceURL string) *Proxy {
 	t.Helper()
-	u, err := url.Parse(dbURL)
+	u, err := url.Parse(serviceURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,12 +33,12 @@ func newProxy(t *testing.T, dbURL string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{target: u.Host, conns: map[net.Conn]bool{}}
+	p := &Proxy{target: u.Host, conns: map[net.Conn]bool{}}
 	u.Host = ln.Addr().String()
-	p.url = u.String()
+	p.URL = u.String()
 	t.Cleanup(func() {
 		ln.Close()
-		p.cut()
+		p.Cut()
 	})
 	go func() {
 		for {
@@ -49,7 +52,7 @@ func newProxy(t *testing.T, dbURL string) *proxy {
 	return p
 }
 
-func (p *proxy) serve(c net.Conn) {
+func (p *Proxy) serve(c net.Conn) {
 	p.mu.Lock()
 	if p.down {
 		p.mu.Unlock()
@@ -64,6 +67,12 @@ func (p *proxy) serve(c net.Conn) {
 		return
 	}
 	p.mu.Lock()
+	if p.down {
+		p.mu.Unlock()
+		c.Close()
+		s.Close()
+		return
+	}
 	p.conns[s] = true
 	p.mu.Unlock()
 	go func() { io.Copy(s, c); s.Close() }()
@@ -71,8 +80,8 @@ func (p *proxy) serve(c net.Conn) {
 	c.Close()
 }
 
-// cut closes every connection through the proxy and refuses new ones.
-func (p *proxy) cut() {
+// Cut closes every connection through the proxy and refuses new ones.
+func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = true
@@ -82,8 +91,8 @@ func (p *proxy) cut() {
 	}
 }
 
-// restore accepts connections again.
-func (p *proxy) restore() {
+// Restore accepts connections again.
+func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = false
