@@ -13,6 +13,13 @@
 // Today's counts live here and are saved by the caller: Dirty hands over
 // what changed since the last call, and Restore loads what the store holds
 // at start-up. See Local for when a key's state is dropped.
+//
+// With Options.Reserve, quota is also reserved ahead: before a request
+// takes a unit of quota beyond what was last reserved, Take has Reserve
+// persist "used up to N" (N a step of the quota ahead) and admits it only
+// once that is stored. A crash then never gives a key back quota it has
+// spent: after a restart, Restore starts the count at the last
+// reservation, at most one step above what was really used.
 package quota
 
 import (
@@ -23,6 +30,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -66,6 +74,13 @@ type Local struct {
 	seed      maphash.Seed
 	mask      uint64
 	shards    []shard
+
+	reserve      func(context.Context, keygate.Counter) error
+	reserveSteps int64
+	// reserveRetry is when (nanoseconds since base) a failed Reserve may
+	// be tried again; until then requests pass unreserved.
+	reserveRetry atomic.Int64
+	reserveFails atomic.Uint64
 }
 
 // Options configure a Local.
@@ -79,7 +94,21 @@ type Options struct {
 	// IdleAfter is how long a key's state must go unused before Reclaim may
 	// drop it; 0 means 10 minutes.
 	IdleAfter time.Duration
+	// Reserve, when set, persists a counter ("used up to Count") before
+	// Take admits a request beyond the last reservation, and must keep the
+	// larger count where one is stored (keygate.Store.SaveCounters does).
+	// Take waits for it. When it fails, requests pass unreserved for
+	// ReserveRetry, counted and saved by Dirty as without Reserve.
+	Reserve func(ctx context.Context, c keygate.Counter) error
+	// ReserveSteps is how many reservations a full day's quota takes: each
+	// reserves ceil(quota/ReserveSteps) requests ahead; 0 means 100. A
+	// crash can count as used at most one step that was not (and never
+	// gives any back).
+	ReserveSteps int
 }
+
+// ReserveRetry is how long requests pass unreserved after Reserve failed.
+const ReserveRetry = time.Second
 
 // shardState is the part of a shard that matters; shard pads it.
 type shardState struct {
@@ -121,13 +150,20 @@ type entry struct {
 	day   int64 // the UTC day that count belongs to
 	count int64 // requests allowed on day
 	dirty bool  // count changed since the last Dirty
+	// reserved is the count persisted for day through Options.Reserve (or
+	// restored); reserving is closed when the reservation under way ends.
+	reserved  int64
+	reserving chan struct{}
 
 	seen int64 // last Take or Restore, for Reclaim
 }
 
 // NewLocal returns an empty Local configured by o.
 func NewLocal(o Options) *Local {
-	l := &Local{now: o.Now, idleAfter: int64(o.IdleAfter), seed: maphash.MakeSeed()}
+	l := &Local{now: o.Now, idleAfter: int64(o.IdleAfter), seed: maphash.MakeSeed(), reserve: o.Reserve, reserveSteps: int64(o.ReserveSteps)}
+	if l.reserveSteps <= 0 {
+		l.reserveSteps = 100
+	}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -172,7 +208,7 @@ func (l *Local) shard(id string) *shard {
 // quota is lim.QuotaPerDay against what was used today. lim should satisfy
 // keygate.ValidateLimits; other values are clamped, never a panic.
 func (l *Local) Take(ctx context.Context, id string, lim keygate.Limits, now time.Time) (keygate.LimitResult, error) {
-	return l.TakeAt(id, lim, now), nil
+	return l.takeCtx(ctx, id, lim, now), nil
 }
 
 // Peek returns what Take would answer for key id under lim at time now,
@@ -187,6 +223,10 @@ func (l *Local) Peek(ctx context.Context, id string, lim keygate.Limits, now tim
 // TakeAt is Take without the context and the error, for callers that hold
 // a *Local. t should come from the same clock as Options.Now.
 func (l *Local) TakeAt(id string, lim keygate.Limits, t time.Time) keygate.LimitResult {
+	return l.takeCtx(context.Background(), id, lim, t)
+}
+
+func (l *Local) takeCtx(ctx context.Context, id string, lim keygate.Limits, t time.Time) keygate.LimitResult {
 	now, wall := l.clock(t)
 	today := dayOf(wall)
 	s := l.shard(id)
@@ -200,6 +240,42 @@ func (l *Local) TakeAt(id string, lim keygate.Limits, t time.Time) keygate.Limit
 		s.m[e.key] = e
 	}
 	s.roll(e, today)
+	for l.reserve != nil && e.count >= e.reserved && e.count < lim.QuotaPerDay && now >= l.reserveRetry.Load() {
+		// This request would take quota not yet reserved: reserve the
+		// next step first (or wait for the reservation under way), with
+		// the shard unlocked, then look again.
+		if ch := e.reserving; ch != nil {
+			s.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+			}
+			s.mu.Lock()
+			if ctx.Err() != nil {
+				break
+			}
+			s.roll(e, today)
+			continue
+		}
+		step := max((lim.QuotaPerDay+l.reserveSteps-1)/l.reserveSteps, 1)
+		target, day := min(e.count+step, lim.QuotaPerDay), e.day
+		ch := make(chan struct{})
+		e.reserving = ch
+		s.mu.Unlock()
+		err := l.reserve(ctx, keygate.Counter{KeyID: e.key, Day: dayString(day), Count: target})
+		s.mu.Lock()
+		e.reserving = nil
+		close(ch)
+		if err != nil {
+			l.reserveFails.Add(1)
+			l.reserveRetry.Store(now + int64(ReserveRetry))
+			break
+		}
+		if e.day == day {
+			e.reserved = max(e.reserved, target)
+		}
+		s.roll(e, today)
+	}
 	e.shape(now, lim)
 	r := e.decide(now, wall, today, lim, true)
 	e.seen = now
@@ -285,6 +361,7 @@ func (l *Local) Restore(cs []keygate.Counter) {
 		s.roll(e, today)
 		if e.day == today { // not so when the clock has stepped back across midnight
 			e.count = max(e.count, c.Count)
+			e.reserved = max(e.reserved, c.Count)
 		}
 		e.seen = now
 		s.mu.Unlock()
@@ -303,7 +380,7 @@ func (l *Local) Reclaim() int {
 		s := &l.shards[i]
 		s.mu.Lock()
 		for k, e := range s.m {
-			if now-e.seen >= l.idleAfter && e.fullAt <= now && !e.dirty &&
+			if now-e.seen >= l.idleAfter && e.fullAt <= now && !e.dirty && e.reserving == nil &&
 				(e.count == 0 || e.day < today) {
 				delete(s.m, k)
 				n++
@@ -313,6 +390,10 @@ func (l *Local) Reclaim() int {
 	}
 	return n
 }
+
+// ReserveFailures returns how many reservations failed (after each,
+// requests passed unreserved for ReserveRetry).
+func (l *Local) ReserveFailures() uint64 { return l.reserveFails.Load() }
 
 // Len returns how many keys have state.
 func (l *Local) Len() int {
@@ -337,7 +418,7 @@ func (s *shard) roll(e *entry, today int64) {
 		s.carry = append(s.carry, keygate.Counter{KeyID: e.key, Day: dayString(e.day), Count: e.count})
 		e.dirty = false
 	}
-	e.day, e.count = today, 0
+	e.day, e.count, e.reserved = today, 0, 0
 }
 
 // shape brings e's bucket to lim's burst and rate at now. A new bucket

@@ -84,7 +84,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RegistrationWindow, "registration-window", time.Hour, "the window of --registration-limit")
 	fs.IntVar(&c.MaxKeysPerAccount, "max-keys-per-account", 100, "most keys an account may hold that are not revoked; creating one more answers 409; 0 means no limit")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated `CIDRS` of proxies whose X-Forwarded-For is believed (default: none)")
-	fs.DurationVar(&c.FlushInterval, "flush-interval", time.Second, "how often quota counters are saved; a crash loses at most this much counted usage")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", time.Second, "how often quota counters are saved (quota is also reserved ahead, so a crash never gives spent quota back)")
 	fs.DurationVar(&c.UsageRetention, "usage-retention", 30*24*time.Hour, "how long raw usage events are kept (hourly and daily aggregates are kept for good); 0 keeps them for good")
 	fs.IntVar(&c.UsageBuffer, "usage-buffer", 100_000, "usage events held in memory waiting to be written; past it events are dropped (and counted), never requests slowed")
 	fs.DurationVar(&c.UsageFlush, "usage-flush-interval", 200*time.Millisecond, "how often usage events are written; a crash loses at most this much usage")

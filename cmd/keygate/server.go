@@ -86,7 +86,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	// webhook.Thresholds writes them to the outbox.
 	thresholds := make(chan keygate.QuotaThreshold, 4096)
 	s.eng = engine.New(s.store, engine.Options{
-		Hasher: hasher, Limiter: quota.NewLocal(quota.Options{Now: cfg.now}), Now: cfg.now, FlushInterval: cfg.FlushInterval, Logger: log,
+		Hasher: hasher, Limiter: quota.NewLocal(quota.Options{Now: cfg.now, Reserve: engine.NewReserver(s.store, 0, log).Reserve}), Now: cfg.now, FlushInterval: cfg.FlushInterval, Logger: log,
 		FailureLimit: cfg.FailureLimit, FailureWindow: cfg.FailureWindow, Thresholds: thresholds,
 	})
 	if err := s.eng.Load(ctx); err != nil {
