@@ -140,3 +140,55 @@ func TestServeChecksFlagsFirst(t *testing.T) {
 		t.Errorf("bad KEYGATE_FAILURE_WINDOW: exit %d, %q", code, stderr)
 	}
 }
+
+// TestCommandsListIsComplete checks that commands names every subcommand
+// each group's help lists, so that the secret checks cover all of them.
+func TestCommandsListIsComplete(t *testing.T) {
+	have := map[string]bool{}
+	for _, c := range commands {
+		have[strings.Join(c, " ")] = true
+	}
+	for _, c := range commands {
+		if len(c) != 1 {
+			continue
+		}
+		_, stdout, _ := runMain(t, nil, c[0], "-h")
+		_, subs, ok := strings.Cut(stdout, "Subcommands:\n")
+		if !ok {
+			continue
+		}
+		for _, line := range strings.Split(subs, "\n") {
+			if !strings.HasPrefix(line, "  ") || strings.HasPrefix(line, "   ") {
+				continue
+			}
+			sub := strings.Fields(line)[0]
+			if !have[c[0]+" "+sub] {
+				t.Errorf("keygate %s %s is missing from commands", c[0], sub)
+			}
+		}
+	}
+}
+
+// TestNoCommandShowsASecret runs every command but serve and demo, with
+// and without --json, with secrets in the environment and a server that
+// cannot be reached, and checks that no secret appears in what it prints.
+func TestNoCommandShowsASecret(t *testing.T) {
+	env := map[string]string{
+		"KEYGATE_ROOT_KEY": secretRootKey, "KEYGATE_PEPPER": "pepper-secret-value",
+		"KEYGATE_URL": "http://admin:url-password@" + freeAddr(t),
+	}
+	for _, cmd := range commands {
+		if cmd[0] == "serve" || cmd[0] == "demo" {
+			continue
+		}
+		for _, extra := range [][]string{nil, {"--json"}, {"key_01m8h24gba7qgqbkxwqdmc6n7v", "--json"}, {secretRootKey}} {
+			args := append(append([]string{}, cmd...), extra...)
+			_, stdout, stderr := runMain(t, env, args...)
+			for _, secret := range []string{secretRootKey, "pepper-secret-value", "url-password"} {
+				if strings.Contains(stdout+stderr, secret) {
+					t.Errorf("keygate %s shows a secret:\nstdout %q\nstderr %q", strings.Join(args, " "), stdout, stderr)
+				}
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -70,8 +71,25 @@ func escapeCell(s string) string {
 	return b.String()
 }
 
-// escapeLine is escapeCell for a line of text such as an error message.
-func escapeLine(s string) string { return escapeCell(s) }
+// escapeLine is escapeCell for a line of text such as an error message,
+// with anything shaped like a key cut to its start (redactKeys): an error
+// may quote an argument, and a key pasted by mistake must not end up in a
+// terminal's scrollback or a CI log.
+func escapeLine(s string) string { return escapeCell(redactKeys(s)) }
+
+// keyShape matches what looks like a plaintext key or secret: a key
+// (prefix_env_secret, root keys included), an invitation code or a
+// webhook secret, checksum or not.
+var keyShape = regexp.MustCompile(`\b([a-z][a-z0-9]{1,15}_(?:live|test)_[0-9A-Za-z]{4})[0-9A-Za-z]{8,}|\b(kginv_[a-z2-7]{4})[a-z2-7]{8,}|\b(whsec_[A-Za-z0-9+/]{4})[A-Za-z0-9+/=]{8,}`)
+
+// redactKeys replaces every key-shaped string in s with its first
+// characters and "…".
+func redactKeys(s string) string {
+	if !strings.Contains(s, "_") {
+		return s
+	}
+	return keyShape.ReplaceAllString(s, "$1$2$3…")
+}
 
 // printable reports whether s needs no escaping.
 func printable(s string) bool {

@@ -49,3 +49,19 @@ func TestTableEscapesUserInput(t *testing.T) {
 		t.Errorf("the escaped cell is missing:\n%q", out)
 	}
 }
+
+func TestRedactKeys(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`unknown subcommand "keys kg_live_4fQxAbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdef"`, `unknown subcommand "keys kg_live_4fQx…"`},
+		{"open kgr_live_SeCrEt0123456789: no such file", "open kgr_live_SeCr…: no such file"},
+		{"code kginv_uujzpiw22pf4ia65box3zurnmxlpcotz used", "code kginv_uujz… used"},
+		{"secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw=", "secret whsec_MfKQ…"},
+		{"key_01m8h24gba7qgqbkxwqdmc6n7v and acc_01m8h24ga900wkzbnb583mg8ah stay", "key_01m8h24gba7qgqbkxwqdmc6n7v and acc_01m8h24ga900wkzbnb583mg8ah stay"},
+		{"kg_live_4fQx…VQwJ (a start and last4)", "kg_live_4fQx…VQwJ (a start and last4)"},
+	}
+	for _, tt := range tests {
+		if got := redactKeys(tt.in); got != tt.want {
+			t.Errorf("redactKeys(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
