@@ -126,8 +126,9 @@ func (s *Service) Redeem(ctx context.Context, code, email string) error {
 // never stored, so that the key does not work. The caller cannot tell from
 // the answer which addresses have accounts; the existing account gets
 // nothing new. The attempt is audited against the existing account
-// (account.registration_repeated) in a durable write, like the one that
-// stores a new account, so that both answers take about as long.
+// (account.registration_repeated) in a durable write, one commit like the
+// one that stores a new account, so that both answers take about as long
+// (BenchmarkRegisterNewVsTakenEmail; docs/SECURITY.md has the figures).
 func (s *Service) RegisterAnonymously(ctx context.Context, a *keygate.Account, invite string) (*keygate.Key, string, error) {
 	k, plaintext, evs, err := s.prepareRegistration(a)
 	if err != nil {
