@@ -275,6 +275,9 @@ func TestFailedRootKeysAreThrottled(t *testing.T) {
 			t.Fatalf("a wrong root key: got %d, want 401", resp.StatusCode)
 		}
 	}
+	if n := ts.api.Engine.RootKeyFailures(); n != 30 {
+		t.Errorf("RootKeyFailures: got %d, want 30", n)
+	}
 	// Now even the right root key is refused from this address: the
 	// answer must not tell a guess that is right from one that is wrong.
 	var p problemBody

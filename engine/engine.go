@@ -240,7 +240,8 @@ type Engine struct {
 	flushFailures atomic.Uint64
 
 	limiterErrors  atomic.Uint64
-	limiterErrLast atomic.Int64 // Unix nanoseconds of the last logged limiter error
+	rootFailures   atomic.Uint64 // wrong root keys (AuthenticateRoot)
+	limiterErrLast atomic.Int64  // Unix nanoseconds of the last logged limiter error
 }
 
 // FlushFailures returns how many counter flushes failed (and were retried).
@@ -809,7 +810,10 @@ func (e *Engine) Find(presented string) (*keygate.VerifiedKey, bool) {
 // key, or nil and, when ip is throttled, how long until it may try again.
 func (e *Engine) AuthenticateRoot(presented string, ip netip.Addr) (*keygate.RootKey, time.Duration) {
 	if e.failures == nil {
-		r, _ := e.RootKey(presented)
+		r, ok := e.RootKey(presented)
+		if !ok {
+			e.rootFailures.Add(1)
+		}
 		return r, 0
 	}
 	now := e.now()
@@ -818,7 +822,11 @@ func (e *Engine) AuthenticateRoot(presented string, ip netip.Addr) (*keygate.Roo
 	}
 	r, ok := e.RootKey(presented)
 	if !ok {
+		e.rootFailures.Add(1)
 		e.failures.fail(ip, now)
 	}
 	return r, 0
 }
+
+// RootKeyFailures returns how many wrong root keys AuthenticateRoot saw.
+func (e *Engine) RootKeyFailures() uint64 { return e.rootFailures.Load() }

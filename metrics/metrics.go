@@ -25,6 +25,9 @@ type Sources struct {
 	// LimiterErrors counts requests that passed without limits because
 	// the limiter failed (see engine.Limiter).
 	LimiterErrors func() uint64
+	// RootKeyFailures counts wrong root keys presented to the API (see
+	// engine.Engine.AuthenticateRoot).
+	RootKeyFailures func() uint64
 }
 
 // Metrics holds keygate's collectors in their own registry.
@@ -98,6 +101,12 @@ func New(src Sources) *Metrics {
 			Name: "keygate_limiter_errors_total",
 			Help: "Requests that passed without rate limit or quota because the limiter failed.",
 		}, func() float64 { return float64(src.LimiterErrors()) }))
+	}
+	if src.RootKeyFailures != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "keygate_root_key_failures_total",
+			Help: "Requests with a wrong root key (unknown, revoked or mistyped); each counts against its client IP's failure throttle.",
+		}, func() float64 { return float64(src.RootKeyFailures()) }))
 	}
 	if src.UsageWritten != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

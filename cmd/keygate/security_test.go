@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -142,5 +143,26 @@ func TestRootKeysRecover(t *testing.T) {
 	}
 	if _, stderr, code := cli(t, s, strings.TrimSpace(string(fromFile)), "accounts", "list"); code != 0 {
 		t.Fatalf("the key from the file: %s", stderr)
+	}
+}
+
+// TestBusyPortKeepsTheFirstRootKey checks that a first start on a busy
+// port fails before the first root key is made: the next start creates
+// and prints it, instead of it having been printed by a server that never
+// ran.
+func TestBusyPortKeepsTheFirstRootKey(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	db := filepath.Join(t.TempDir(), "keygate.db")
+	code, stdout, stderr := runMain(t, nil, "serve", "--addr", ln.Addr().String(), "--db", db)
+	if code != 1 || !strings.Contains(stderr, "listen on") || rootKeyRE.MatchString(stdout+stderr) {
+		t.Fatalf("serve on a busy port: exit %d\nstdout %q\nstderr %q", code, stdout, stderr)
+	}
+	s := startServer(t, "--db", db)
+	if !strings.Contains(s.stdout.String(), "First start") || !rootKeyRE.MatchString(s.stdout.String()) {
+		t.Fatalf("the start after a busy port printed no first root key:\n%s", s.stdout)
 	}
 }
