@@ -2,8 +2,10 @@ package keygate_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/keygate/keygate"
 )
@@ -65,4 +67,40 @@ func TestValidationRefusesControlCharactersInEveryField(t *testing.T) {
 	if err := key("ci", `{"team":"Zoë","n":[1,"x"]}`); err != nil {
 		t.Errorf("printable meta was refused: %v", err)
 	}
+}
+
+// FuzzCheckText checks that CheckText never panics, that what it accepts
+// holds no character it must refuse, and that metadata it accepts as JSON
+// holds none once decoded.
+func FuzzCheckText(f *testing.F) {
+	for _, s := range []string{"", "Acme", "a\x1b[31m", "evil\u202e", "\u2066x\u2069", "bad\xff", "\u0085", "東京", `{"a":"\u001b"}`, `{"k\u202e":1}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if err := keygate.CheckText("name", s); err == nil {
+			if !utf8.ValidString(s) {
+				t.Fatalf("accepted invalid UTF-8 %q", s)
+			}
+			for _, r := range s {
+				if keygate.UnsafeRune(r) {
+					t.Fatalf("accepted %q holding %U", s, r)
+				}
+			}
+		} else if keygate.ErrorCode(err) != keygate.EINVALID {
+			t.Fatalf("CheckText(%q): %v, want EINVALID", s, err)
+		}
+		if !json.Valid([]byte(s)) {
+			return
+		}
+		if err := keygate.CheckJSONText("meta", json.RawMessage(s)); err == nil {
+			var v any
+			_ = json.Unmarshal([]byte(s), &v)
+			b, _ := json.Marshal(v)
+			// Marshal escapes what it must as \u00XX and keeps the rest;
+			// U+2028/2029 it escapes too, so look at the decoded strings.
+			if strings.ContainsAny(fmt.Sprint(v), "\x00\x1b\r\n\u202e\u2066\u0085") {
+				t.Fatalf("CheckJSONText accepted %q (%s)", s, b)
+			}
+		}
+	})
 }
