@@ -321,12 +321,16 @@ type WebhookStore interface {
 	ExpiringKeys(ctx context.Context, from, to time.Time) ([]*Key, error)
 }
 
-// QuotaThreshold reports that a key's count for the UTC day reached a
-// share of its daily quota: Percent is 80 or 100. The engine detects it
-// as the counting request passes, and hands it on without blocking.
+// QuotaThreshold reports that a daily quota's count for the UTC day
+// reached a share of the quota: Percent is 80 or 100. The engine detects
+// it as the counting request (of key KeyID) passes, and hands it on
+// without blocking. Counter is what was counted (the CounterID): the
+// account's ID for an account-wide quota, the key's rotation lineage for
+// a key's own.
 type QuotaThreshold struct {
 	KeyID     string
 	AccountID string
+	Counter   string
 	Percent   int
 	Used      int64
 	Limit     int64
@@ -342,4 +346,13 @@ var QuotaThresholdPercents = [...]int{80, 100}
 // request of a day takes the count there, so it alone reports it.
 func QuotaThresholdAt(limit int64, p int) int64 {
 	return (limit*int64(p) + 99) / 100
+}
+
+// Scope returns whose quota q is about: QuotaScopeAccount when an
+// account's keys count together, QuotaScopeKey otherwise.
+func (q *QuotaThreshold) Scope() string {
+	if strings.HasPrefix(q.Counter, PrefixAccount) {
+		return QuotaScopeAccount
+	}
+	return QuotaScopeKey
 }

@@ -557,14 +557,15 @@ func (e *Engine) verify(ctx context.Context, req keygate.VerifyRequest, now time
 	}
 	v.Outcome = keygate.OutcomeValid
 	if e.limiter != nil {
-		r, err := e.limiter.Take(ctx, ent.counter(v.Tier), lim, now)
+		ctr := ent.counter(v.Tier)
+		r, err := e.limiter.Take(ctx, ctr, lim, now)
 		if err != nil {
 			e.limiterFailed(k.ID, err)
 			return v
 		}
 		v.Limits, v.HasLimits, v.Outcome = r, true, r.Outcome
 		if e.thresholds != nil && v.Outcome == keygate.OutcomeValid {
-			e.crossed(k, v.Limits, now)
+			e.crossed(k, ctr, v.Limits, now)
 		}
 	}
 	return v
@@ -582,9 +583,9 @@ func (e *Engine) limiterFailed(keyID string, err error) {
 	e.log.Error("rate limiter failed: requests pass without limits", "key_id", keyID, "err", err, "errors_so_far", e.limiterErrors.Load())
 }
 
-// crossed reports the quota thresholds that this request's count reached,
-// if any, without blocking or allocating.
-func (e *Engine) crossed(k *keygate.VerifiedKey, l keygate.LimitResult, now time.Time) {
+// crossed reports the quota thresholds that this request's count (of
+// counter ctr) reached, if any, without blocking or allocating.
+func (e *Engine) crossed(k *keygate.VerifiedKey, ctr string, l keygate.LimitResult, now time.Time) {
 	used := l.QuotaLimit - l.QuotaRemaining
 	if l.QuotaLimit <= 0 {
 		return
@@ -594,7 +595,7 @@ func (e *Engine) crossed(k *keygate.VerifiedKey, l keygate.LimitResult, now time
 			continue
 		}
 		select {
-		case e.thresholds <- keygate.QuotaThreshold{KeyID: k.ID, AccountID: k.AccountID, Percent: p, Used: used, Limit: l.QuotaLimit, Time: now}:
+		case e.thresholds <- keygate.QuotaThreshold{KeyID: k.ID, AccountID: k.AccountID, Counter: ctr, Percent: p, Used: used, Limit: l.QuotaLimit, Time: now}:
 		default:
 			e.thresholdsDropped.Add(1)
 		}

@@ -240,9 +240,9 @@ func TestQuotaThresholds(t *testing.T) {
 		var want []keygate.QuotaThreshold
 		switch i {
 		case 8:
-			want = []keygate.QuotaThreshold{{KeyID: k.ID, AccountID: k.AccountID, Percent: 80, Used: 8, Limit: 10, Time: f.clock.Now()}}
+			want = []keygate.QuotaThreshold{{KeyID: k.ID, AccountID: k.AccountID, Counter: k.ID, Percent: 80, Used: 8, Limit: 10, Time: f.clock.Now()}}
 		case 10:
-			want = []keygate.QuotaThreshold{{KeyID: k.ID, AccountID: k.AccountID, Percent: 100, Used: 10, Limit: 10, Time: f.clock.Now()}}
+			want = []keygate.QuotaThreshold{{KeyID: k.ID, AccountID: k.AccountID, Counter: k.ID, Percent: 100, Used: 10, Limit: 10, Time: f.clock.Now()}}
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("request %d: reports (-want +got):\n%s", i, diff)

@@ -99,16 +99,23 @@ func (x *Expiry) Run(ctx context.Context) error {
 	}
 }
 
-// ThresholdEvent returns the quota.threshold event of q. Its ID derives
-// from the key, the UTC day and the percentage, so each is raised once a
-// day however many instances see it.
+// ThresholdEvent returns the quota.threshold event of q: "scope" says
+// whether the account's quota (all its keys together) or the key's own
+// was reached, "key_id" is the key whose request reached it. Its ID
+// derives from what was counted, the UTC day and the percentage, so each
+// is raised once a day however many instances, or keys of the account,
+// see it.
 func ThresholdEvent(q keygate.QuotaThreshold) (keygate.WebhookEvent, error) {
 	day := q.Time.UTC().Format(time.DateOnly)
+	scope, counter := q.Scope(), q.Counter
+	if counter == "" {
+		counter = q.KeyID
+	}
 	data := map[string]any{
-		"scope": "key", "key_id": q.KeyID, "account_id": q.AccountID,
+		"scope": scope, "key_id": q.KeyID, "account_id": q.AccountID,
 		"percent": q.Percent, "used": q.Used, "limit": q.Limit, "day": day,
 	}
-	return keygate.NewWebhookEventOnce(keygate.EventQuotaThreshold, q.Time, data, "key", q.KeyID, day, strconv.Itoa(q.Percent))
+	return keygate.NewWebhookEventOnce(keygate.EventQuotaThreshold, q.Time, data, scope, counter, day, strconv.Itoa(q.Percent))
 }
 
 // Thresholds stores a quota.threshold event for every report from ch

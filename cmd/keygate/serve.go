@@ -14,6 +14,7 @@ import (
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/apikey"
+	"github.com/keygate/keygate/leak"
 	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/route"
 )
@@ -64,6 +65,9 @@ type serveConfig struct {
 	// metrics permission on /metrics.
 	MetricsAddr string
 	MetricsAuth bool
+	// GitHubKeysFile holds GitHub's secret-scanning public keys, for
+	// installs that cannot fetch them from GitHub.
+	GitHubKeysFile string
 
 	// Derived by validate.
 	logger   *slog.Logger
@@ -72,6 +76,7 @@ type serveConfig struct {
 	upstream *url.URL
 	routes   *route.Table
 	scopes   []string
+	github   *leak.Keyring // checks POST /v1/leaks/github
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -102,6 +107,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "the private key of --tls-cert, a PEM `FILE`")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this `HOST:PORT` only (with TLS when --tls-cert is set), not on --addr")
 	fs.BoolVar(&c.MetricsAuth, "metrics-auth", false, "require a root key with the metrics permission on /metrics")
+	fs.StringVar(&c.GitHubKeysFile, "github-keys-file", "", "GitHub's secret-scanning public keys, in the JSON GitHub serves, in this `FILE` (default: fetched from GitHub when a leak report arrives)")
 	fs.StringVar(&c.Pepper, "pepper", "", "server-side `SECRET` for HMAC-SHA-256 key hashes; set it before issuing keys and never change it (prefer KEYGATE_PEPPER)")
 }
 
@@ -184,6 +190,15 @@ func (c *serveConfig) validate(logOut io.Writer) error {
 	}
 	if c.UsagePerIP == 0 || c.UsagePerIP < -1 {
 		return fmt.Errorf("%w: --usage-per-ip must be at least 1 (or -1 for no cap)", errUsage)
+	}
+	if c.GitHubKeysFile != "" {
+		k, err := leak.NewKeyringFromFile(c.GitHubKeysFile)
+		if err != nil {
+			return fmt.Errorf("%w: --github-keys-file: %v", errUsage, err)
+		}
+		c.github = k
+	} else {
+		c.github = leak.NewKeyring(leak.KeyringOptions{})
 	}
 	return nil
 }

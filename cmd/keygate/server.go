@@ -46,6 +46,11 @@ type runningServer struct {
 	// upstream).
 	onClose func()
 
+	// dispatcher sends webhook deliveries and expiry raises key.expiring;
+	// both run in the background until Close.
+	dispatcher *webhook.Dispatcher
+	expiry     *webhook.Expiry
+
 	stopLoops             context.CancelFunc
 	engineDone, usageDone chan struct{}
 	webhooksDone          chan struct{}
@@ -103,6 +108,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	// rather than at the next poll.
 	s.store.OnChange(func(keygate.Change) { dispatcher.Wake() })
 	expiry := &webhook.Expiry{Store: s.store, Logger: log, Now: cfg.now}
+	s.dispatcher, s.expiry = dispatcher, expiry
 	s.usage = engine.NewUsageBuffer(s.store, engine.UsageOptions{
 		Capacity: cfg.UsageBuffer, FlushInterval: cfg.UsageFlush, Retention: cfg.UsageRetention, PerIPEvents: cfg.UsagePerIP, Logger: log, Now: cfg.now,
 	})
@@ -114,7 +120,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	apiSrv := &api.Server{
 		Engine: s.eng, Admin: adm, Store: s.store, UsageStore: s.store, Usage: s.usage, Metrics: mets, Logger: log,
 		Registration: cfg.Registration, TrustedProxies: cfg.proxies, Webhooks: dispatcher,
-		MetricsAuth: cfg.MetricsAuth, MetricsElsewhere: cfg.MetricsAddr != "", Now: cfg.now,
+		MetricsAuth: cfg.MetricsAuth, MetricsElsewhere: cfg.MetricsAddr != "", Now: cfg.now, GitHubKeys: cfg.github,
 	}
 	if cfg.RegistrationLimit > 0 {
 		apiSrv.RegistrationLimit = engine.NewIPThrottle(cfg.RegistrationLimit, cfg.RegistrationWindow)
