@@ -25,6 +25,9 @@ const (
 	ActionInviteCreated  = "invite.created"
 	ActionInviteRevoked  = "invite.revoked"
 	ActionInviteRedeemed = "invite.redeemed"
+	// ActionInviteReleased records an invitation given back because the
+	// registration it was redeemed for could not be stored.
+	ActionInviteReleased = "invite.released"
 	TargetInvite         = "invite"
 	// ActionRegistrationRepeated records a self-registration with an email
 	// that already has an account. The caller was answered as if it were

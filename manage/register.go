@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"strings"
 	"time"
 
@@ -95,17 +96,22 @@ func errBadInvite() error {
 // sign-ups racing with one code cannot both pass. It returns EFORBIDDEN
 // for any code that cannot be used.
 func (s *Service) Redeem(ctx context.Context, code, email string) error {
+	_, err := s.redeem(ctx, code, email)
+	return err
+}
+
+func (s *Service) redeem(ctx context.Context, code, email string) (*keygate.Invite, error) {
 	code = strings.TrimSpace(code)
 	if !strings.HasPrefix(code, keygate.InviteCodePrefix) || len(code) > 100 {
-		return errBadInvite()
+		return nil, errBadInvite()
 	}
 	inv, err := s.Store.InviteByHash(ctx, s.Hasher.Hex(code))
 	if keygate.ErrorCode(err) == keygate.ENOTFOUND {
-		return errBadInvite()
+		return nil, errBadInvite()
 	} else if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = s.Store.UpdateInvite(ctx, inv.ID, func(inv *keygate.Invite) ([]*keygate.AuditEvent, error) {
+	return s.Store.UpdateInvite(ctx, inv.ID, func(inv *keygate.Invite) ([]*keygate.AuditEvent, error) {
 		now := s.now()
 		if inv.Status(now) != keygate.InviteActive {
 			return nil, errBadInvite()
@@ -113,6 +119,21 @@ func (s *Service) Redeem(ctx context.Context, code, email string) error {
 		inv.UsedAt, inv.UsedBy = &now, email
 		return []*keygate.AuditEvent{s.event(ActorRegistration, keygate.ActionInviteRedeemed, keygate.TargetInvite, inv.ID,
 			map[string]string{"start": inv.Start, "email": email})}, nil
+	})
+}
+
+// release gives back an invitation redeemed for a registration that then
+// failed to be stored, so that the person can try again with the same
+// code. It changes nothing if the invitation was not redeemed for email
+// at usedAt.
+func (s *Service) release(ctx context.Context, used *keygate.Invite) error {
+	_, err := s.Store.UpdateInvite(ctx, used.ID, func(inv *keygate.Invite) ([]*keygate.AuditEvent, error) {
+		if inv.UsedAt == nil || used.UsedAt == nil || !inv.UsedAt.Equal(*used.UsedAt) || inv.UsedBy != used.UsedBy {
+			return nil, keygate.ErrUnchanged
+		}
+		inv.UsedAt, inv.UsedBy = nil, ""
+		return []*keygate.AuditEvent{s.event(ActorRegistration, keygate.ActionInviteReleased, keygate.TargetInvite, inv.ID,
+			map[string]string{"start": inv.Start, "email": used.UsedBy, "reason": "the registration could not be stored"})}, nil
 	})
 	return err
 }
@@ -134,14 +155,18 @@ func (s *Service) RegisterAnonymously(ctx context.Context, a *keygate.Account, i
 	if err != nil {
 		return nil, "", err
 	}
+	var used *keygate.Invite
 	if invite != "" {
-		if err := s.Redeem(ctx, invite, a.Email); err != nil {
+		if used, err = s.redeem(ctx, invite, a.Email); err != nil {
 			return nil, "", err
 		}
 	}
 	err = s.Store.CreateAccount(ctx, a, k, evs...)
 	if keygate.ErrorCode(err) != keygate.ECONFLICT {
 		if err != nil {
+			if used != nil {
+				err = errors.Join(err, s.release(ctx, used))
+			}
 			return nil, "", err
 		}
 		return k, plaintext, nil

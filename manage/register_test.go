@@ -1,8 +1,11 @@
 package manage_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -128,4 +131,44 @@ func BenchmarkRegisterNewVsTakenEmail(b *testing.B) {
 			}
 		}
 	})
+}
+
+// failingAccounts is a store whose CreateAccount fails as an unreachable
+// store does.
+type failingAccounts struct{ keygate.Store }
+
+func (failingAccounts) CreateAccount(context.Context, *keygate.Account, *keygate.Key, ...*keygate.AuditEvent) error {
+	return keygate.Unavailable(errors.New("connection refused"))
+}
+
+func TestInviteIsGivenBackWhenTheRegistrationFails(t *testing.T) {
+	f := newService(t)
+	ctx := t.Context()
+	inv, code, err := f.svc.CreateInvite(ctx, "system", "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := &manage.Service{Store: failingAccounts{f.store}, Hasher: f.svc.Hasher, Now: f.svc.Now}
+	_, _, err = broken.RegisterAnonymously(ctx, &keygate.Account{Name: "Ada", Email: "ada@example.com"}, code)
+	if keygate.ErrorCode(err) != keygate.EUNAVAILABLE {
+		t.Fatalf("registration on a failing store: %v, want EUNAVAILABLE", err)
+	}
+	got, err := f.store.Invite(ctx, inv.ID)
+	if err != nil || got.Status(f.now) != keygate.InviteActive || got.UsedBy != "" {
+		t.Fatalf("the invite after a failed registration: %+v, %v; want it active again", got, err)
+	}
+	if _, _, err := f.svc.RegisterAnonymously(ctx, &keygate.Account{Name: "Ada", Email: "ada@example.com"}, code); err != nil {
+		t.Fatalf("registering again with the given-back code: %v", err)
+	}
+	var actions []string
+	for _, ev := range f.events(t) {
+		if ev.TargetID == inv.ID {
+			actions = append(actions, ev.Action)
+		}
+	}
+	slices.Sort(actions)
+	want := []string{keygate.ActionInviteCreated, keygate.ActionInviteRedeemed, keygate.ActionInviteRedeemed, keygate.ActionInviteReleased}
+	if !slices.Equal(actions, want) {
+		t.Fatalf("the invite's audit: got %v, want %v", actions, want)
+	}
 }
