@@ -48,6 +48,14 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 		return formError(err)
 	}
 	f := r.PostForm
+	if s.SignupLimit != nil {
+		if wait, ok := s.SignupLimit.Take(keyauth.ClientIP(r, s.TrustedProxies), s.now()); !ok {
+			w.Header().Set("Retry-After", fmt.Sprint(keygate.CeilSeconds(wait)))
+			p.Form = map[string]string{"name": f.Get("name"), "email": f.Get("email"), "invite": f.Get("invite")}
+			p.Errors = map[string]string{"": fmt.Sprintf("Too many sign-ups from your network. Try again in %d minute(s).", max(int(wait.Minutes()+0.999), 1))}
+			return s.render(w, r, http.StatusTooManyRequests, "signup", p)
+		}
+	}
 	name, email, password := strings.TrimSpace(f.Get("name")), strings.TrimSpace(f.Get("email")), f.Get("password")
 	p.Form = map[string]string{"name": name, "email": email, "invite": f.Get("invite")}
 	p.Errors = map[string]string{}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -325,5 +326,31 @@ func TestRevokeOtherSessions(t *testing.T) {
 	wantStatus(t, b.get("/portal/keys"), http.StatusOK, "this session")
 	for _, o := range others {
 		wantStatus(t, o.get("/portal/keys"), http.StatusSeeOther, "another session")
+	}
+}
+
+// countingLimit lets n attempts through, then refuses for a minute.
+type countingLimit struct{ n int }
+
+func (c *countingLimit) Take(netip.Addr, time.Time) (time.Duration, bool) {
+	if c.n == 0 {
+		return time.Minute, false
+	}
+	c.n--
+	return 0, true
+}
+
+func TestSignupLimit(t *testing.T) {
+	e := newEnv(t, func(s *Server) { s.SignupLimit = &countingLimit{n: 1} })
+	e.browser().signup("a@example.com")
+	b := e.browser()
+	resp := b.post("/portal/signup", url.Values{"name": {"B"}, "email": {"b@example.com"}, "password": {goodPassword}})
+	wantStatus(t, resp, http.StatusTooManyRequests, "second sign-up")
+	if resp.Header.Get("Retry-After") != "60" {
+		t.Errorf("Retry-After: got %q, want 60", resp.Header.Get("Retry-After"))
+	}
+	wantBody(t, b.last, "Too many sign-ups", "second sign-up")
+	if _, err := e.store.AccountByEmail(context.Background(), "b@example.com"); keygate.ErrorCode(err) != keygate.ENOTFOUND {
+		t.Errorf("a refused sign-up created an account: %v", err)
 	}
 }

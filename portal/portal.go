@@ -53,6 +53,13 @@ type Invites interface {
 	Redeem(ctx context.Context, code, email string) error
 }
 
+// SignupLimiter bounds sign-up attempts per client IP; engine.IPThrottle
+// (--registration-limit) is one, so the portal and POST /v1/register can
+// share one budget.
+type SignupLimiter interface {
+	Take(ip netip.Addr, now time.Time) (retryAfter time.Duration, ok bool)
+}
+
 // RootKeys authenticates root keys from memory; engine.Engine is one.
 type RootKeys interface {
 	RootKey(presented string) (*keygate.RootKey, bool)
@@ -84,6 +91,9 @@ type Server struct {
 	// every sign-up.
 	Registration Registration
 	Invites      Invites
+	// SignupLimit, when not nil, refuses sign-up attempts from a client IP
+	// over its budget with 429.
+	SignupLimit SignupLimiter
 
 	// Scopes are the scopes a developer may give their keys; none offered
 	// means keys without scopes.
