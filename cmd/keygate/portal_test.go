@@ -15,8 +15,8 @@ import (
 // TestServeMountsPortal checks that `keygate serve` serves the portal at
 // /portal, beside the API, and in front of the gateway's catch-all: a
 // gateway never forwards the portal's paths upstream. It also checks that
-// the sign-up page offers the scopes of --default-scopes and the route
-// rules.
+// the keys page offers the scopes of --default-scopes and the route
+// rules, and that sign-ups count against --registration-limit.
 func TestServeMountsPortal(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "upstream "+r.URL.Path)
@@ -25,7 +25,7 @@ func TestServeMountsPortal(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "keygate.yaml")
 	os.WriteFile(cfg, []byte("serve:\n  upstream: "+up.URL+"\nroutes:\n  - method: GET\n    path: /weather\n    scopes: [weather:read]\n  - method: POST\n    path: /alerts\n    scopes: [weather:write]\n"), 0o644)
-	s := startServer(t, "--db", filepath.Join(dir, "keygate.db"), "--config", cfg, "--default-scopes", "weather:read,billing:read")
+	s := startServer(t, "--db", filepath.Join(dir, "keygate.db"), "--config", cfg, "--default-scopes", "weather:read,billing:read", "--registration-limit", "1")
 
 	get := func(path string) (*http.Response, string) {
 		t.Helper()
@@ -74,5 +74,15 @@ func TestServeMountsPortal(t *testing.T) {
 		if !strings.Contains(string(b), `name="scopes" value="`+sc+`"`) {
 			t.Errorf("the keys page does not offer %s", sc)
 		}
+	}
+
+	// The sign-up page and POST /v1/register share --registration-limit.
+	r, err = http.Post(s.url+"/v1/register", "application/json", strings.NewReader(`{"name":"Bo","email":"bo@example.com"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("registration after a portal sign-up with --registration-limit 1: got %d, want 429", r.StatusCode)
 	}
 }

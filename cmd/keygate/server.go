@@ -144,6 +144,10 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 		Store: s.store, Manage: adm, RootKeys: s.eng, Logger: log, Now: cfg.now,
 		Registration: portal.Registration(cfg.Registration), Invites: adm, Scopes: portalScopes(cfg), TrustedProxies: cfg.proxies,
 	}
+	if apiSrv.RegistrationLimit != nil {
+		// One budget per client IP for POST /v1/register and the sign-up page.
+		pt.SignupLimit = apiSrv.RegistrationLimit
+	}
 	s.http = &http.Server{
 		Handler:           s.handler(apiSrv, gw, pt),
 		ReadHeaderTimeout: 10 * time.Second,
