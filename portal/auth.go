@@ -101,27 +101,16 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 		}
 		return s.formFailed(w, r, "signup", p, field, err)
 	}
-	if err := s.startSession(ctx, w, r, a.ID, ""); err != nil {
+	v, err := s.startSession(ctx, w, r, a.ID, "")
+	if err != nil {
 		return err
 	}
+	v.Account = a
 	s.log().Info("portal: account registered", "account_id", a.ID, "key_id", k.ID)
-	v := &viewer{Account: a}
 	return s.render(w, r, http.StatusCreated, "key_new", &page{
-		Title: "Welcome to keygate", Nav: "keys", Viewer: s.viewerAfterSignIn(w, v),
+		Title: "Welcome to keygate", Nav: "keys", Viewer: v,
 		Data: newKeyView{Key: k, Plaintext: plaintext, Intro: "Your account is ready, and this is its first API key."},
 	})
-}
-
-// viewerAfterSignIn gives the page rendered right after signing in the
-// session's token, so that its forms carry the right CSRF token: the
-// cookie only reaches the next request.
-func (s *Server) viewerAfterSignIn(w http.ResponseWriter, v *viewer) *viewer {
-	for _, c := range w.Header().Values("Set-Cookie") {
-		if ck, err := http.ParseSetCookie(c); err == nil && (ck.Name == cookieName || ck.Name == secureCookieName) {
-			v.token = ck.Value
-		}
-	}
-	return v
 }
 
 func checkEmail(email string) string {
@@ -210,7 +199,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return s.render(w, r, http.StatusForbidden, "login", p)
 	}
 	s.accountLogins.reset("email:" + email)
-	if err := s.startSession(ctx, w, r, a.ID, ""); err != nil {
+	if _, err := s.startSession(ctx, w, r, a.ID, ""); err != nil {
 		return err
 	}
 	http.Redirect(w, r, "/portal/keys", http.StatusSeeOther)
@@ -323,7 +312,7 @@ func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) error {
 		p.Errors = map[string]string{"root_key": "This root key lacks admin:read; use one that can read the admin API."}
 		return s.render(w, r, http.StatusForbidden, "admin_login", p)
 	}
-	if err := s.startSession(r.Context(), w, r, "", rk.ID); err != nil {
+	if _, err := s.startSession(r.Context(), w, r, "", rk.ID); err != nil {
 		return err
 	}
 	http.Redirect(w, r, "/portal/admin", http.StatusSeeOther)

@@ -354,3 +354,14 @@ func TestSignupLimit(t *testing.T) {
 		t.Errorf("a refused sign-up created an account: %v", err)
 	}
 }
+
+// TestWelcomePageForms checks that the page shown right after sign-up,
+// before the cookie has come back once, carries the new session's CSRF
+// token.
+func TestWelcomePageForms(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.signup("ada@example.com")
+	wantStatus(t, b.post("/portal/logout", nil), http.StatusSeeOther, "sign out from the welcome page")
+	wantStatus(t, b.get("/portal/keys"), http.StatusSeeOther, "after signing out")
+}

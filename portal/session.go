@@ -88,12 +88,14 @@ func (s *Server) cookieName(r *http.Request) string {
 	return cookieName
 }
 
-// startSession creates a session for an account or a root key and sets
-// its cookie. The token is 256 random bits; the store keeps its hash.
-func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, accountID, rootKeyID string) error {
+// startSession creates a session for an account or a root key, sets its
+// cookie and returns it as a viewer (whose forms carry its CSRF token,
+// since the cookie only comes back with the next request). The token is
+// 256 random bits; the store keeps its hash.
+func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, accountID, rootKeyID string) (*viewer, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return err
+		return nil, err
 	}
 	token := base64.RawURLEncoding.EncodeToString(b[:])
 	now := s.now()
@@ -115,7 +117,7 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 		CreatedAt: now, ExpiresAt: now.Add(ttl), IP: keyauth.ClientIP(r, s.TrustedProxies).String(), UserAgent: ua,
 	}
 	if err := s.Store.CreateSession(ctx, sess); err != nil {
-		return err
+		return nil, err
 	}
 	http.SetCookie(w, &http.Cookie{
 		// Max-Age rather than Expires: the browser's clock may be wrong.
@@ -123,7 +125,7 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 		HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteLaxMode,
 	})
 	s.pruneSessions(now)
-	return nil
+	return &viewer{Session: sess, token: token}, nil
 }
 
 // pruneSessions deletes sessions that ended a day ago or more, at most
