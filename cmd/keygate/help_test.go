@@ -121,7 +121,7 @@ func TestServeChecksFlagsFirst(t *testing.T) {
 		{"--log-level", "loud"}, {"--log-format", "xml"}, {"--key-prefix", "kgr"}, {"--trusted-proxies", "10.0.0.0/99"},
 		{"--failure-limit", "0"}, {"--failure-window", "0s"}, {"--registration", "sometimes"}, {"--registration-limit", "0"},
 		{"--registration-window", "0s"}, {"--max-keys-per-account", "-1"}, {"--usage-buffer", "0"}, {"--usage-flush-interval", "0s"},
-		{"--usage-retention", "-1h"}, {"--db", "mysql://x"}, {"--github-keys-file", "/nonexistent/github-keys.json"}, {"stray-argument"},
+		{"--usage-retention", "-1h"}, {"--db", "mysql://x"}, {"--github-keys-file", "/nonexistent/github-keys.json"}, {"--github-keys-url", "ftp://x"}, {"stray-argument"},
 	} {
 		db := filepath.Join(t.TempDir(), "keygate.db")
 		args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, bad...)

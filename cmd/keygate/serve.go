@@ -66,8 +66,9 @@ type serveConfig struct {
 	MetricsAddr string
 	MetricsAuth bool
 	// GitHubKeysFile holds GitHub's secret-scanning public keys, for
-	// installs that cannot fetch them from GitHub.
+	// installs that cannot fetch them from GitHubKeysURL.
 	GitHubKeysFile string
+	GitHubKeysURL  string
 
 	// Derived by validate.
 	logger   *slog.Logger
@@ -107,7 +108,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "the private key of --tls-cert, a PEM `FILE`")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this `HOST:PORT` only (with TLS when --tls-cert is set), not on --addr")
 	fs.BoolVar(&c.MetricsAuth, "metrics-auth", false, "require a root key with the metrics permission on /metrics")
-	fs.StringVar(&c.GitHubKeysFile, "github-keys-file", "", "GitHub's secret-scanning public keys, in the JSON GitHub serves, in this `FILE` (default: fetched from GitHub when a leak report arrives)")
+	fs.StringVar(&c.GitHubKeysFile, "github-keys-file", "", "GitHub's secret-scanning public keys, in the JSON GitHub serves, in this `FILE` (default: fetched from --github-keys-url when a leak report arrives)")
+	fs.StringVar(&c.GitHubKeysURL, "github-keys-url", leak.GitHubKeysURL, "where GitHub's secret-scanning public keys are fetched from (`URL`)")
 	fs.StringVar(&c.Pepper, "pepper", "", "server-side `SECRET` for HMAC-SHA-256 key hashes; set it before issuing keys and never change it (prefer KEYGATE_PEPPER)")
 }
 
@@ -198,7 +200,10 @@ func (c *serveConfig) validate(logOut io.Writer) error {
 		}
 		c.github = k
 	} else {
-		c.github = leak.NewKeyring(leak.KeyringOptions{})
+		if u, err := url.Parse(c.GitHubKeysURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("%w: --github-keys-url %q: give an https:// URL", errUsage, c.GitHubKeysURL)
+		}
+		c.github = leak.NewKeyring(leak.KeyringOptions{URL: c.GitHubKeysURL})
 	}
 	return nil
 }
