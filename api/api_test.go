@@ -93,7 +93,7 @@ func newServerUsage(t testing.TB, usageStore func(*sqlite.Store) keygate.UsageSt
 	go func() { usage.Run(runCtx); close(usageDone) }()
 	t.Cleanup(func() { stopUsage(); <-usageDone })
 	mets := metrics.New(metrics.Sources{UsageDepth: usage.Depth, UsageDropped: usage.Dropped})
-	srv := &api.Server{Engine: eng, Admin: adm, Store: store, UsageStore: store, Usage: usage, Metrics: mets, Logger: log, Registration: manage.RegistrationOpen, Now: clk.Now}
+	srv := &api.Server{Engine: eng, Manage: adm, Store: store, UsageStore: store, Usage: usage, Metrics: mets, Logger: log, Registration: manage.RegistrationOpen, Now: clk.Now}
 	h := srv.Handler()
 	if _, bench := t.(*testing.B); !bench {
 		h = checkOpenAPI(t, h)
@@ -283,7 +283,7 @@ func TestAccountPagination(t *testing.T) {
 func TestProblems(t *testing.T) {
 	ts := newServer(t)
 	ctx := context.Background()
-	_, verifyOnly, err := ts.api.Admin.CreateRootKey(ctx, manage.ActorSystem, "verifier", []string{keygate.PermVerify})
+	_, verifyOnly, err := ts.api.Manage.CreateRootKey(ctx, manage.ActorSystem, "verifier", []string{keygate.PermVerify})
 	if err != nil {
 		t.Fatal(err)
 	}

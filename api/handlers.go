@@ -157,7 +157,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	a := &keygate.Account{Name: req.Name, Email: req.Email}
-	k, plaintext, err := s.Admin.RegisterAnonymously(r.Context(), a, invite)
+	k, plaintext, err := s.Manage.RegisterAnonymously(r.Context(), a, invite)
 	if err != nil {
 		return err
 	}
@@ -289,7 +289,7 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := &keygate.Account{Name: req.Name, Email: req.Email, Tier: req.Tier}
-	if err := s.Admin.CreateAccount(r.Context(), actor(r), a); err != nil {
+	if err := s.Manage.CreateAccount(r.Context(), actor(r), a); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, a)
@@ -343,7 +343,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 		Scopes: req.Scopes, IPAllow: req.IPAllow, Meta: req.Meta, ExpiresAt: req.ExpiresAt,
 		QuotaPerDay: req.QuotaPerDay, RatePerSecond: req.RatePerSecond, Burst: req.Burst,
 	}
-	plaintext, err := s.Admin.CreateKey(r.Context(), actor(r), k)
+	plaintext, err := s.Manage.CreateKey(r.Context(), actor(r), k)
 	if err != nil {
 		return err
 	}
@@ -397,7 +397,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req, true); err != nil {
 		return err
 	}
-	k, err := s.Admin.RevokeKey(r.Context(), actor(r), r.PathValue("id"), req.Reason)
+	k, err := s.Manage.RevokeKey(r.Context(), actor(r), r.PathValue("id"), req.Reason)
 	if err != nil {
 		return err
 	}

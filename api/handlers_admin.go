@@ -34,7 +34,7 @@ func (s *Server) createTier(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	t := &keygate.Tier{Name: req.Name, QuotaPerDay: req.QuotaPerDay, RatePerSecond: req.RatePerSecond, Burst: req.Burst, QuotaScope: req.QuotaScope}
-	if err := s.Admin.CreateTier(r.Context(), actor(r), t); err != nil {
+	if err := s.Manage.CreateTier(r.Context(), actor(r), t); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, t)
@@ -53,7 +53,7 @@ func (s *Server) updateTier(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
-	t, err := s.Admin.UpdateTier(r.Context(), actor(r), r.PathValue("name"), func(t *keygate.Tier) {
+	t, err := s.Manage.UpdateTier(r.Context(), actor(r), r.PathValue("name"), func(t *keygate.Tier) {
 		if req.QuotaPerDay != nil {
 			t.QuotaPerDay = *req.QuotaPerDay
 		}
@@ -74,7 +74,7 @@ func (s *Server) updateTier(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteTier(w http.ResponseWriter, r *http.Request) error {
-	if err := s.Admin.DeleteTier(r.Context(), actor(r), r.PathValue("name")); err != nil {
+	if err := s.Manage.DeleteTier(r.Context(), actor(r), r.PathValue("name")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -93,7 +93,7 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
-	a, err := s.Admin.UpdateAccount(r.Context(), actor(r), r.PathValue("id"), func(a *keygate.Account) {
+	a, err := s.Manage.UpdateAccount(r.Context(), actor(r), r.PathValue("id"), func(a *keygate.Account) {
 		if req.Name != nil {
 			a.Name = *req.Name
 		}
@@ -175,7 +175,7 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) error {
 	if req.Enabled.Set && req.Enabled.Value == nil {
 		return keygate.Errorf(keygate.EINVALID, "enabled must be true or false, not null.")
 	}
-	k, err := s.Admin.UpdateKey(r.Context(), actor(r), r.PathValue("id"), req.apply)
+	k, err := s.Manage.UpdateKey(r.Context(), actor(r), r.PathValue("id"), req.apply)
 	if err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) setEnabled(enabled bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		k, err := s.Admin.UpdateKey(r.Context(), actor(r), r.PathValue("id"), func(k *keygate.Key) { k.Enabled = enabled })
+		k, err := s.Manage.UpdateKey(r.Context(), actor(r), r.PathValue("id"), func(k *keygate.Key) { k.Enabled = enabled })
 		if err != nil {
 			return err
 		}
@@ -211,7 +211,7 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) error {
 			return keygate.Errorf(keygate.EINVALID, "grace %q is not a duration; use a Go duration such as \"24h\", \"90m\" or \"0s\".", req.Grace)
 		}
 	}
-	k, plaintext, err := s.Admin.RotateKey(r.Context(), actor(r), r.PathValue("id"), grace)
+	k, plaintext, err := s.Manage.RotateKey(r.Context(), actor(r), r.PathValue("id"), grace)
 	if err != nil {
 		return err
 	}
@@ -271,7 +271,7 @@ func (s *Server) createRootKey(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
-	rk, plaintext, err := s.Admin.CreateRootKey(r.Context(), actor(r), req.Name, req.Permissions)
+	rk, plaintext, err := s.Manage.CreateRootKey(r.Context(), actor(r), req.Name, req.Permissions)
 	if err != nil {
 		return err
 	}
@@ -291,7 +291,7 @@ func (s *Server) listRootKeys(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) revokeRootKey(w http.ResponseWriter, r *http.Request) error {
-	rk, err := s.Admin.RevokeRootKey(r.Context(), actor(r), r.PathValue("id"))
+	rk, err := s.Manage.RevokeRootKey(r.Context(), actor(r), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

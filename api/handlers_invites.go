@@ -40,7 +40,7 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request) error {
 		}
 		ttl = d
 	}
-	inv, code, err := s.Admin.CreateInvite(r.Context(), actor(r), req.Note, ttl)
+	inv, code, err := s.Manage.CreateInvite(r.Context(), actor(r), req.Note, ttl)
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func (s *Server) getInvite(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) revokeInvite(w http.ResponseWriter, r *http.Request) error {
-	inv, err := s.Admin.RevokeInvite(r.Context(), actor(r), r.PathValue("id"))
+	inv, err := s.Manage.RevokeInvite(r.Context(), actor(r), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -125,7 +125,7 @@ func (s *Server) revokeOne(ctx context.Context, actor, reporter string, m leak.M
 		if err != nil || rk == nil {
 			return false, err
 		}
-		if err := s.Admin.RevokeLeakedRootKey(ctx, actor, rk, l); err != nil {
+		if err := s.Manage.RevokeLeakedRootKey(ctx, actor, rk, l); err != nil {
 			return false, err
 		}
 		s.log().Warn("root key reported leaked and revoked; if it was the last admin root key, run `keygate root-keys recover`", "root_key_id", rk.ID, "reporter", reporter)
@@ -135,7 +135,7 @@ func (s *Server) revokeOne(ctx context.Context, actor, reporter string, m leak.M
 	if !ok {
 		return false, nil
 	}
-	if _, err := s.Admin.RevokeLeakedKey(ctx, actor, k.ID, l); err != nil {
+	if _, err := s.Manage.RevokeLeakedKey(ctx, actor, k.ID, l); err != nil {
 		return false, err
 	}
 	s.log().Warn("key reported leaked and revoked", "key_id", k.ID, "start", apikey.Start(m.Token), "reporter", reporter)
@@ -150,7 +150,7 @@ func (s *Server) rootKeyByPlaintext(ctx context.Context, plaintext string) (*key
 	if err != nil {
 		return nil, err
 	}
-	want := s.Admin.Hasher.Hex(plaintext)
+	want := s.Manage.Hasher.Hex(plaintext)
 	for _, rk := range roots {
 		if subtle.ConstantTimeCompare([]byte(rk.Hash), []byte(want)) == 1 {
 			return rk, nil

@@ -35,7 +35,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h := &keygate.Webhook{URL: req.URL, Events: req.Events, Description: req.Description}
-	secret, err := s.Admin.CreateWebhook(r.Context(), actor(r), h)
+	secret, err := s.Manage.CreateWebhook(r.Context(), actor(r), h)
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req, false); err != nil {
 		return err
 	}
-	h, err := s.Admin.UpdateWebhook(r.Context(), actor(r), r.PathValue("id"), func(h *keygate.Webhook) {
+	h, err := s.Manage.UpdateWebhook(r.Context(), actor(r), r.PathValue("id"), func(h *keygate.Webhook) {
 		if req.URL != nil {
 			h.URL = *req.URL
 		}
@@ -86,7 +86,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
-	if err := s.Admin.DeleteWebhook(r.Context(), actor(r), r.PathValue("id")); err != nil {
+	if err := s.Manage.DeleteWebhook(r.Context(), actor(r), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -94,7 +94,7 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) error {
-	h, secret, err := s.Admin.RotateWebhookSecret(r.Context(), actor(r), r.PathValue("id"))
+	h, secret, err := s.Manage.RotateWebhookSecret(r.Context(), actor(r), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) err
 }
 
 func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request) error {
-	ev, err := s.Admin.TestWebhook(r.Context(), actor(r), r.PathValue("id"))
+	ev, err := s.Manage.TestWebhook(r.Context(), actor(r), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) redeliver(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.Admin.Redeliver(r.Context(), r.PathValue("id"), r.PathValue("delivery_id"))
+	d, err := s.Manage.Redeliver(r.Context(), r.PathValue("id"), r.PathValue("delivery_id"))
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func (s *Server) importKeys(w http.ResponseWriter, r *http.Request) error {
 	for i := range req.Keys {
 		keys[i] = req.Keys[i].Key()
 	}
-	res, err := s.Admin.ImportKeys(r.Context(), actor(r), keys, req.Atomic)
+	res, err := s.Manage.ImportKeys(r.Context(), actor(r), keys, req.Atomic)
 	if err != nil {
 		return err
 	}

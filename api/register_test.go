@@ -245,7 +245,7 @@ func TestRegistrationWithATakenEmailLooksNew(t *testing.T) {
 
 func TestMaxKeysPerAccount(t *testing.T) {
 	ts := newServer(t)
-	ts.api.Admin.MaxKeysPerAccount = 2
+	ts.api.Manage.MaxKeysPerAccount = 2
 	acct := ts.account(t, "")
 	k := ts.newKey(t, `{"account_id":"`+acct+`"}`)
 	ts.newKey(t, `{"account_id":"`+acct+`"}`)

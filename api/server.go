@@ -60,7 +60,7 @@ var openapiDocument = sync.OnceValue(func() []byte {
 // Server serves the API. Set its fields, then call Handler.
 type Server struct {
 	Engine *engine.Engine
-	Admin  *manage.Service
+	Manage *manage.Service
 	Store  keygate.Store
 	// UsageStore answers usage queries.
 	UsageStore keygate.UsageStore

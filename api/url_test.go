@@ -25,7 +25,7 @@ func TestKeysInURLRefusedEverywhere(t *testing.T) {
 		t.Fatalf("register: got %d", resp.StatusCode)
 	}
 	key := reg.Key.Plaintext
-	exp := &manage.Exposures{Service: ts.api.Admin, Lookup: ts.api.Engine.Find}
+	exp := &manage.Exposures{Service: ts.api.Manage, Lookup: ts.api.Engine.Find}
 	ts.api.Exposed = func(r *http.Request, e keyauth.Exposure) { exp.Report(r, e.Key, e.Where) }
 	srv := httptest.NewServer(ts.api.Handler())
 	defer srv.Close()

@@ -62,7 +62,7 @@ func (h *hookReceiver) types() []string {
 
 func TestWebhooksEndToEnd(t *testing.T) {
 	ts := newServer(t)
-	ts.api.Admin.AllowPrivateWebhooks = true
+	ts.api.Manage.AllowPrivateWebhooks = true
 	rc := &hookReceiver{t: t, now: ts.clock.Now}
 	recv := httptest.NewServer(rc)
 	t.Cleanup(recv.Close)

@@ -40,7 +40,7 @@ func TestServingWithPostgresDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	usage := engine.NewUsageBuffer(store, engine.UsageOptions{})
-	srv := &api.Server{Engine: eng, Admin: adm, Store: store, UsageStore: store, Usage: usage}
+	srv := &api.Server{Engine: eng, Manage: adm, Store: store, UsageStore: store, Usage: usage}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,24 +37,116 @@ func TestMain(m *testing.M) {
 	}
 	binary = filepath.Join(dir, "keygate")
 	args := []string{"build", "-o", binary, "-ldflags", "-X github.com/keygate/keygate.Version=" + testVersion}
-	// Under -cover, the binary is built with coverage too and writes its
-	// counters where the test binary writes its own, so that go test
-	// counts what the end-to-end tests run in the binary as cmd/keygate's
-	// coverage (README, "Coverage").
+	// Under -cover the binary is built with coverage too and writes its
+	// counters beside the test's own; once the tests have run they are
+	// added to the test's profile (README, "Run the tests").
 	flag.Parse()
+	binCover := ""
 	if mode := testing.CoverMode(); mode != "" {
 		if f := flag.Lookup("test.gocoverdir"); f != nil && f.Value.String() != "" {
-			args = append(args, "-cover", "-covermode="+mode, "-coverpkg=github.com/keygate/keygate/cmd/keygate")
-			os.Setenv("GOCOVERDIR", f.Value.String())
+			binCover = f.Value.String()
+		} else {
+			binCover = filepath.Join(dir, "cover")
+			if err := os.Mkdir(binCover, 0o700); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
 		}
+		args = append(args, "-cover", "-covermode="+mode, "-coverpkg=github.com/keygate/keygate/cmd/keygate")
+		os.Setenv("GOCOVERDIR", binCover)
 	}
 	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building keygate: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
+	if binCover != "" && code == 0 {
+		if err := addBinaryCoverage(binCover); err != nil {
+			fmt.Fprintf(os.Stderr, "adding the binary's coverage: %v\n", err)
+			code = 1
+		}
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// addBinaryCoverage appends the counters in dir — the end-to-end
+// binary's, and the test's own — to the test's coverage profile
+// (-test.coverprofile, which go test merges into the -coverprofile asked
+// for; cover tools add up blocks that appear twice), and prints the
+// package's coverage with them.
+//
+// go test itself takes an instrumented subprocess's counters into its
+// "coverage:" line only when that build matches the test's exactly: it
+// does for `go test -cover ./cmd/keygate`, not when several packages are
+// tested at once. The profile holds them either way.
+func addBinaryCoverage(dir string) error {
+	f := flag.Lookup("test.coverprofile")
+	if f == nil || f.Value.String() == "" {
+		return nil
+	}
+	profile := f.Value.String()
+	if !filepath.IsAbs(profile) {
+		if d := flag.Lookup("test.outputdir"); d != nil && d.Value.String() != "" {
+			profile = filepath.Join(d.Value.String(), profile)
+		}
+	}
+	text := filepath.Join(filepath.Dir(binary), "binary.cov")
+	if out, err := exec.Command("go", "tool", "covdata", "textfmt", "-i="+dir, "-o="+text).CombinedOutput(); err != nil {
+		return fmt.Errorf("go tool covdata: %v\n%s", err, out)
+	}
+	bin, err := os.ReadFile(text)
+	if err != nil {
+		return err
+	}
+	_, blocks, _ := strings.Cut(string(bin), "\n") // after the mode line
+	out, err := os.OpenFile(profile, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := out.WriteString(blocks); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	all, err := os.ReadFile(profile)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("coverage: %.1f%% of statements, the end-to-end binary's included\n", profilePercent(string(all)))
+	return nil
+}
+
+// profilePercent is the share of statements a text coverage profile
+// covers, counting a block that appears more than once as covered when
+// any of its lines says so.
+func profilePercent(profile string) float64 {
+	type block struct{ stmts, count int }
+	blocks := map[string]block{}
+	for _, line := range strings.Split(profile, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || strings.HasPrefix(line, "mode:") {
+			continue
+		}
+		stmts, _ := strconv.Atoi(f[1])
+		count, _ := strconv.Atoi(f[2])
+		b := blocks[f[0]]
+		b.stmts, b.count = stmts, b.count+count
+		blocks[f[0]] = b
+	}
+	var total, covered int
+	for _, b := range blocks {
+		total += b.stmts
+		if b.count > 0 {
+			covered += b.stmts
+		}
+	}
+	if total == 0 {
+		return 0
+	}
+	return 100 * float64(covered) / float64(total)
 }
 
 // lockedBuffer collects a process's output while it runs.

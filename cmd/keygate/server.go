@@ -118,7 +118,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 		LimiterErrors: s.eng.LimiterErrors, RootKeyFailures: s.eng.RootKeyFailures,
 	})
 	apiSrv := &api.Server{
-		Engine: s.eng, Admin: adm, Store: s.store, UsageStore: s.store, Usage: s.usage, Metrics: mets, Logger: log,
+		Engine: s.eng, Manage: adm, Store: s.store, UsageStore: s.store, Usage: s.usage, Metrics: mets, Logger: log,
 		Registration: cfg.Registration, TrustedProxies: cfg.proxies, Webhooks: dispatcher,
 		MetricsAuth: cfg.MetricsAuth, MetricsElsewhere: cfg.MetricsAddr != "", Now: cfg.now, GitHubKeys: cfg.github,
 	}
