@@ -18,6 +18,7 @@ import (
 	"github.com/keygate/keygate/api"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/engine"
+	"github.com/keygate/keygate/internal/apicheck"
 	"github.com/keygate/keygate/internal/testclock"
 	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/metrics"
@@ -96,7 +97,7 @@ func newServerUsage(t testing.TB, usageStore func(*sqlite.Store) keygate.UsageSt
 	srv := &api.Server{Engine: eng, Manage: adm, Store: store, UsageStore: store, Usage: usage, Metrics: mets, Logger: log, Registration: manage.RegistrationOpen, Now: clk.Now}
 	h := srv.Handler()
 	if _, bench := t.(*testing.B); !bench {
-		h = checkOpenAPI(t, h)
+		h = apicheck.Handler(t, h)
 	}
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)

@@ -100,7 +100,7 @@ func (s *Server) MetricsHandler() http.Handler {
 
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
-	_, err := w.Write(openapiDocument())
+	_, err := w.Write(OpenAPI())
 	return err
 }
 

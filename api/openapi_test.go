@@ -18,7 +18,7 @@ import (
 // The OpenAPI document (openapi.json, embedded as openapiJSON and served at
 // /v1/openapi.json) is kept true in two ways. The API's own tests check
 // every request they send and every answer they get against it with
-// kin-openapi (openapi_check_test.go). The tests here check what no answer
+// kin-openapi (internal/apicheck). The tests here check what no answer
 // shows: the route table and the document list the same operations with
 // the same permissions, and the limits and outcome codes the document
 // states are the constants the code enforces.

@@ -38,6 +38,9 @@ const (
 //go:embed openapi.json
 var openapiJSON []byte
 
+// OpenAPI returns the OpenAPI document served at /v1/openapi.json.
+func OpenAPI() []byte { return openapiDocument() }
+
 // openapiDocument is the OpenAPI document as served: api/openapi.json with
 // info.version set to keygate.Version, so that the document and `keygate
 // version` always name the same release.

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/api"
+	"github.com/keygate/keygate/internal/apicheck"
 	"github.com/keygate/keygate/webhook"
 )
 
@@ -43,7 +44,7 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := json.Unmarshal(body, &m); err != nil {
 		h.t.Errorf("receiver: %v", err)
 	}
-	if err := checkWebhookEvent(m); err != nil {
+	if err := apicheck.WebhookPayload(m); err != nil {
 		h.t.Errorf("receiver: the delivery does not match WebhookEvent.payload in api/openapi.json: %v\n%s", err, body)
 	}
 	h.bodies = append(h.bodies, m)

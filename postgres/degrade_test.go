@@ -13,6 +13,7 @@ import (
 	"github.com/keygate/keygate/api"
 	"github.com/keygate/keygate/apikey"
 	"github.com/keygate/keygate/engine"
+	"github.com/keygate/keygate/internal/apicheck"
 	"github.com/keygate/keygate/internal/testenv"
 	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/quota"
@@ -41,7 +42,7 @@ func TestServingWithPostgresDown(t *testing.T) {
 	}
 	usage := engine.NewUsageBuffer(store, engine.UsageOptions{})
 	srv := &api.Server{Engine: eng, Manage: adm, Store: store, UsageStore: store, Usage: usage}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewServer(apicheck.Handler(t, srv.Handler()))
 	t.Cleanup(ts.Close)
 
 	a := &keygate.Account{Name: "Acme", Email: "ops@acme.test"}
