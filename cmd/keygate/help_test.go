@@ -192,3 +192,31 @@ func TestNoCommandShowsASecret(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpCoversEveryCommand checks that the commands TestHelpExitsZero…
+// runs include every command and subcommand the top-level usage lists,
+// so that a new group is tested for -h as soon as it is documented.
+func TestHelpCoversEveryCommand(t *testing.T) {
+	listed := map[string]bool{}
+	for _, c := range commands {
+		listed[strings.Join(c, " ")] = true
+	}
+	for _, line := range strings.Split(usage, "\n") {
+		f := strings.Fields(line)
+		if !strings.HasPrefix(line, "  keygate ") || len(f) < 2 || f[1] == "version" {
+			continue
+		}
+		var want []string
+		if len(f) > 2 && !strings.HasPrefix(f[2], "-") && !strings.HasPrefix(f[2], "[") && strings.ToLower(f[2]) == f[2] {
+			for _, sub := range strings.Split(f[2], "|") {
+				want = append(want, f[1]+" "+sub)
+			}
+		}
+		want = append(want, f[1])
+		for _, w := range want {
+			if !listed[w] {
+				t.Errorf("keygate %s is in the usage but not in commands: add it so that its -h is tested", w)
+			}
+		}
+	}
+}
