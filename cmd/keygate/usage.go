@@ -152,8 +152,11 @@ func usageGroupTable(w io.Writer, u *api.UsageResponse) error {
 // usageTopTable prints the busiest keys or accounts, most first.
 func usageTopTable(w io.Writer, u *api.UsageTopResponse) error {
 	layout := bucketLayout(u.Granularity)
-	fmt.Fprintf(w, "Top %ss of %s, %s to %s (UTC)\n\n", u.By, escapeCell(usageScope(u.KeyID, u.AccountID)),
-		u.From.UTC().Format(layout), u.To.UTC().Format(layout))
+	scope := ""
+	if u.KeyID != "" || u.AccountID != "" {
+		scope = " of " + usageScope(u.KeyID, u.AccountID)
+	}
+	fmt.Fprintf(w, "Busiest %ss%s, %s to %s (UTC)\n\n", u.By, escapeCell(scope), u.From.UTC().Format(layout), u.To.UTC().Format(layout))
 	if len(u.Data) == 0 {
 		_, err := fmt.Fprintln(w, "No requests in this period.")
 		return err

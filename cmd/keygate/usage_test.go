@@ -82,7 +82,7 @@ func TestUsageCLI(t *testing.T) {
 		t.Errorf("usage --by status --json: got %+v, want 3×200 and 2×429", byStatus)
 	}
 	out, _, code = cli(t, s, root, "usage", "--top", "key")
-	for _, want := range []string{"Top keys of all keys", "KEY", "ACCOUNT", key.ID, acct.ID} {
+	for _, want := range []string{"Busiest keys, 2026-", "KEY", "ACCOUNT", key.ID, acct.ID} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("keygate usage --top key: exit %d, lacks %q:\n%s", code, want, out)
 		}

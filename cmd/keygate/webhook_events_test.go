@@ -10,78 +10,22 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keygate/keygate/api"
 	"github.com/keygate/keygate/internal/testclock"
-	"github.com/keygate/keygate/webhook"
 )
-
-// delivered is one request a clockedReceiver took.
-type delivered struct {
-	ID, Type string
-	Data     map[string]any
-	Body     string
-	Status   int
-}
-
-// clockedReceiver is a webhook endpoint that checks each request's
-// signature, at the test clock's time, with secret, and answers with the
-// statuses given in turn (200 once they run out).
-type clockedReceiver struct {
-	t     *testing.T
-	clock *testclock.Clock
-
-	mu       sync.Mutex
-	secret   string
-	statuses []int
-	got      []delivered
-}
-
-func (rc *clockedReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if err := webhook.Verify(rc.secret, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"),
-		r.Header.Get("webhook-signature"), body, rc.clock.Peek()); err != nil {
-		rc.t.Errorf("receiver: %v", err)
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	var p struct {
-		Type string         `json:"type"`
-		Data map[string]any `json:"data"`
-	}
-	if err := json.Unmarshal(body, &p); err != nil {
-		rc.t.Errorf("receiver: %v in %s", err, body)
-	}
-	status := http.StatusOK
-	if len(rc.statuses) > 0 {
-		status, rc.statuses = rc.statuses[0], rc.statuses[1:]
-	}
-	rc.got = append(rc.got, delivered{r.Header.Get("webhook-id"), p.Type, p.Data, string(body), status})
-	w.WriteHeader(status)
-}
-
-func (rc *clockedReceiver) received() []delivered {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return slices.Clone(rc.got)
-}
 
 // deliverUntil has the server's dispatcher send what is due until the
 // receiver has n requests. Quota thresholds reach the outbox from a
 // goroutine of their own, so what is due may come a moment later.
-func deliverUntil(t *testing.T, s *server, rc *clockedReceiver, n int) []delivered {
+func deliverUntil(t *testing.T, s *server, rc *hookReceiver, n int) []delivered {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if _, err := s.main.server.dispatcher.DeliverDue(t.Context()); err != nil {
@@ -93,25 +37,16 @@ func deliverUntil(t *testing.T, s *server, rc *clockedReceiver, n int) []deliver
 	}
 }
 
-func newClockedReceiver(t *testing.T, clock *testclock.Clock, statuses ...int) (*clockedReceiver, string) {
-	rc := &clockedReceiver{t: t, clock: clock, statuses: statuses}
-	srv := httptest.NewServer(rc)
-	t.Cleanup(srv.Close)
-	return rc, srv.URL + "/hooks/keygate"
-}
-
 // subscribe registers url for events with the CLI and gives the receiver
 // the secret shown.
-func subscribe(t *testing.T, s *server, root string, rc *clockedReceiver, url, events string) string {
+func subscribe(t *testing.T, s *server, root string, rc *hookReceiver, url, events string) string {
 	t.Helper()
 	out, stderr, code := cli(t, s, root, "webhooks", "create", url, "--event", events)
 	secret := secretRE.FindString(out)
 	if code != 0 || secret == "" {
 		t.Fatalf("webhooks create: exit %d %s\n%s", code, stderr, out)
 	}
-	rc.mu.Lock()
-	rc.secret = secret
-	rc.mu.Unlock()
+	rc.setSecret(secret)
 	var list []struct{ ID string }
 	var l struct{ Data []struct{ ID string } }
 	cliJSON(t, s, root, &l, "webhooks", "list")
@@ -127,7 +62,7 @@ func TestEveryWebhookEventArrivesSigned(t *testing.T) {
 	gh, keysFile := githubKeysFile(t)
 	s := startInProcess(t, clock.Now, "--db", filepath.Join(t.TempDir(), "keygate.db"), "--webhooks-allow-private", "--github-keys-file", keysFile)
 	root := rootKeyRE.FindString(s.stdout.String())
-	rc, url := newClockedReceiver(t, clock)
+	rc, url := newHookReceiver(t, clock.Peek)
 	subscribe(t, s, root, rc, url, "key.created,key.rotated,key.revoked,key.expiring,key.leaked,quota.threshold,account.created")
 
 	var small struct{ Name string }
@@ -296,7 +231,7 @@ func TestWebhookDeliveredAcrossServerRestart(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "keygate.db")
 	s := startInProcess(t, clock.Now, "--db", db, "--webhooks-allow-private")
 	root := rootKeyRE.FindString(s.stdout.String())
-	rc, url := newClockedReceiver(t, clock, http.StatusServiceUnavailable)
+	rc, url := newHookReceiver(t, clock.Peek, http.StatusServiceUnavailable)
 	id := subscribe(t, s, root, rc, url, "account.created")
 	cliJSON(t, s, root, &struct{}{}, "accounts", "create", "--name", "Ada", "--email", "ada@example.com")
 	first := deliverUntil(t, s, rc, 1)

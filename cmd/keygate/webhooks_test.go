@@ -16,67 +16,103 @@ import (
 	"github.com/keygate/keygate/webhook"
 )
 
-// signedReceiver is a webhook endpoint that accepts only requests signed
-// with its current secret, and records their types and IDs.
-type signedReceiver struct {
-	t      *testing.T
-	mu     sync.Mutex
-	secret string
-	types  []string
-	ids    []string
+// delivered is one request a hookReceiver took.
+type delivered struct {
+	ID, Type string
+	Data     map[string]any
+	Body     string
+	Status   int
 }
 
-func (rc *signedReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// hookReceiver is a webhook endpoint that checks each request's
+// signature with secret at the time now gives, and answers with the
+// statuses given in turn (200 once they run out).
+type hookReceiver struct {
+	t   *testing.T
+	now func() time.Time
+
+	mu       sync.Mutex
+	secret   string
+	statuses []int
+	got      []delivered
+}
+
+func (rc *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if err := webhook.Verify(rc.secret, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"),
-		r.Header.Get("webhook-signature"), body, time.Now()); err != nil {
+		r.Header.Get("webhook-signature"), body, rc.now()); err != nil {
 		rc.t.Errorf("receiver: %v", err)
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	var p struct{ Type string }
+	var p struct {
+		Type string         `json:"type"`
+		Data map[string]any `json:"data"`
+	}
 	if err := json.Unmarshal(body, &p); err != nil {
 		rc.t.Errorf("receiver: %v in %s", err, body)
 	}
-	rc.types = append(rc.types, p.Type)
-	rc.ids = append(rc.ids, r.Header.Get("webhook-id"))
+	status := http.StatusOK
+	if len(rc.statuses) > 0 {
+		status, rc.statuses = rc.statuses[0], rc.statuses[1:]
+	}
+	rc.got = append(rc.got, delivered{r.Header.Get("webhook-id"), p.Type, p.Data, string(body), status})
+	w.WriteHeader(status)
 }
 
-func (rc *signedReceiver) setSecret(s string) {
+func (rc *hookReceiver) received() []delivered {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return slices.Clone(rc.got)
+}
+
+func (rc *hookReceiver) setSecret(s string) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.secret = s
 }
 
-// waitFor waits until the receiver has got n requests, and returns their
-// types. The server's dispatcher sends them in the background.
-func (rc *signedReceiver) waitFor(t *testing.T, n int) []string {
+// waitFor waits until the receiver has got n requests, which a server
+// sends in the background, and returns what it got.
+func (rc *hookReceiver) waitFor(t *testing.T, n int) []delivered {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		rc.mu.Lock()
-		got := slices.Clone(rc.types)
-		rc.mu.Unlock()
+		got := rc.received()
 		if len(got) >= n {
 			return got
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("receiver got %v, want %d requests", got, n)
+			t.Fatalf("receiver got %d requests, want %d", len(got), n)
 		}
 	}
+}
+
+func types(ds []delivered) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.Type
+	}
+	return out
+}
+
+// newHookReceiver starts a hookReceiver and returns it with its URL.
+func newHookReceiver(t *testing.T, now func() time.Time, statuses ...int) (*hookReceiver, string) {
+	rc := &hookReceiver{t: t, now: now, statuses: statuses}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	return rc, srv.URL + "/hooks/keygate"
 }
 
 var secretRE = regexp.MustCompile(`whsec_[A-Za-z0-9+/=]+`)
 
 func TestWebhooksCLI(t *testing.T) {
-	rc := &signedReceiver{t: t}
-	recv := httptest.NewServer(rc)
-	t.Cleanup(recv.Close)
+	rc, hookURL := newHookReceiver(t, time.Now)
 	s := startServer(t, "--db", filepath.Join(t.TempDir(), "keygate.db"), "--webhooks-allow-private")
 	root := rootKeyRE.FindString(s.stdout.String())
 
-	out, stderr, code := cli(t, s, root, "webhooks", "create", recv.URL+"/hook",
+	out, stderr, code := cli(t, s, root, "webhooks", "create", hookURL,
 		"--event", "account.created,key.created", "--event", "key.revoked", "--description", "ops")
 	secret := secretRE.FindString(out)
 	if code != 0 || secret == "" || !strings.Contains(out, "shown only this once") || !strings.Contains(out, "account.created,key.created,key.revoked") {
@@ -97,7 +133,7 @@ func TestWebhooksCLI(t *testing.T) {
 	cliJSON(t, s, root, &acct, "accounts", "create", "--name", "W", "--email", "w@example.com")
 	var key struct{ ID string }
 	cliJSON(t, s, root, &key, "keys", "create", "--account", acct.ID)
-	if got := rc.waitFor(t, 2); !slices.Contains(got, "account.created") || !slices.Contains(got, "key.created") {
+	if got := types(rc.waitFor(t, 2)); !slices.Contains(got, "account.created") || !slices.Contains(got, "key.created") {
 		t.Errorf("received %v, want account.created and key.created", got)
 	}
 
@@ -105,7 +141,7 @@ func TestWebhooksCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "webhook.test") {
 		t.Fatalf("webhooks test: exit %d\n%s", code, out)
 	}
-	if got := rc.waitFor(t, 3); got[2] != "webhook.test" {
+	if got := types(rc.waitFor(t, 3)); got[2] != "webhook.test" {
 		t.Errorf("received %v, want webhook.test third", got)
 	}
 
@@ -135,12 +171,9 @@ func TestWebhooksCLI(t *testing.T) {
 	if out, _, code := cli(t, s, root, "webhooks", "redeliver", id, log.Data[0].ID); code != 0 || !strings.Contains(out, "pending again") {
 		t.Errorf("webhooks redeliver: exit %d\n%s", code, out)
 	}
-	rc.waitFor(t, 4)
-	rc.mu.Lock()
-	if rc.ids[3] != log.Data[0].EventID {
-		t.Errorf("redelivery came with webhook-id %s, want %s", rc.ids[3], log.Data[0].EventID)
+	if got := rc.waitFor(t, 4); got[3].ID != log.Data[0].EventID {
+		t.Errorf("redelivery came with webhook-id %s, want %s", got[3].ID, log.Data[0].EventID)
 	}
-	rc.mu.Unlock()
 
 	// A rotated secret signs what follows.
 	out, _, code = cli(t, s, root, "webhooks", "rotate-secret", id)
@@ -150,7 +183,7 @@ func TestWebhooksCLI(t *testing.T) {
 	}
 	rc.setSecret(rotated)
 	cli(t, s, root, "keys", "revoke", key.ID)
-	if got := rc.waitFor(t, 5); got[4] != "key.revoked" {
+	if got := types(rc.waitFor(t, 5)); got[4] != "key.revoked" {
 		t.Errorf("received %v, want key.revoked last", got)
 	}
 
@@ -174,7 +207,7 @@ func TestWebhooksCLI(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"webhooks", "create", "--endpoint", recv.URL}, 2, "--event"},
+		{[]string{"webhooks", "create", "--endpoint", hookURL}, 2, "--event"},
 		{[]string{"webhooks", "create", "--endpoint", "ftp://example.com/x", "--event", "key.created"}, 1, "http://"},
 		{[]string{"webhooks", "create", "https://example.com/x", "--event", "key.exploded"}, 1, "key.exploded"},
 		{[]string{"webhooks", "get", "key_123"}, 2, "wh_"},
