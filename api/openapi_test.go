@@ -164,3 +164,26 @@ func TestOpenAPIOutcomesMatch(t *testing.T) {
 		t.Errorf("VerifyResponse.code enum (-want +got):\n%s", diff)
 	}
 }
+
+// Every event type an endpoint can receive is described, payload and
+// headers, in the document's webhooks; cmd/keygate's end-to-end test
+// checks real deliveries against them.
+func TestOpenAPIWebhooksMatchEventTypes(t *testing.T) {
+	doc := loadDoc(t)
+	want := append(slices.Clone(keygate.WebhookEventTypes), keygate.EventWebhookTest)
+	if got := slices.Sorted(maps.Keys(doc.Webhooks)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+		t.Errorf("webhooks: got %v, want %v", got, want)
+	}
+	for typ, item := range doc.Webhooks {
+		op := item.Post
+		if op == nil || op.RequestBody == nil {
+			t.Errorf("webhooks.%s: no post with a request body", typ)
+			continue
+		}
+		for _, h := range []string{"webhook-id", "webhook-timestamp", "webhook-signature"} {
+			if p := op.Parameters.GetByInAndName("header", h); p == nil || !p.Required {
+				t.Errorf("webhooks.%s: header %s not documented as required", typ, h)
+			}
+		}
+	}
+}

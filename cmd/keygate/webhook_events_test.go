@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/keygate/keygate/api"
 	"github.com/keygate/keygate/internal/testclock"
@@ -172,6 +175,8 @@ func TestEveryWebhookEventArrivesSigned(t *testing.T) {
 		t.Fatalf("received %v,\nwant %v", types, want)
 	}
 
+	checkAgainstOpenAPI(t, s, got)
+
 	find := func(typ string, match func(map[string]any) bool) map[string]any {
 		t.Helper()
 		for _, d := range got {
@@ -309,4 +314,43 @@ func githubKeysFile(t *testing.T) (*ghKey, string) {
 		t.Fatal(err)
 	}
 	return g, path
+}
+
+// checkAgainstOpenAPI checks each delivery's body and headers against the
+// webhooks section of the OpenAPI document the server serves.
+func checkAgainstOpenAPI(t *testing.T, s *server, got []delivered) {
+	t.Helper()
+	resp, err := http.Get(s.url + "/v1/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range got {
+		item := doc.Webhooks[d.Type]
+		if item == nil || item.Post == nil {
+			t.Errorf("%s: not in the document's webhooks", d.Type)
+			continue
+		}
+		var body any
+		if err := json.Unmarshal([]byte(d.Body), &body); err != nil {
+			t.Fatal(err)
+		}
+		schema := item.Post.RequestBody.Value.Content.Get("application/json").Schema.Value
+		if err := schema.VisitJSON(body); err != nil {
+			t.Errorf("%s payload %s does not match the document: %v", d.Type, d.Body, err)
+		}
+		for _, p := range item.Post.Parameters {
+			if err := p.Value.Schema.Value.VisitJSON(d.Header.Get(p.Value.Name)); err != nil {
+				t.Errorf("%s header %s %q does not match the document: %v", d.Type, p.Value.Name, d.Header.Get(p.Value.Name), err)
+			}
+		}
+	}
 }

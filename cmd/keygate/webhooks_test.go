@@ -22,6 +22,7 @@ type delivered struct {
 	Data     map[string]any
 	Body     string
 	Status   int
+	Header   http.Header
 }
 
 // hookReceiver is a webhook endpoint that checks each request's
@@ -58,7 +59,7 @@ func (rc *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(rc.statuses) > 0 {
 		status, rc.statuses = rc.statuses[0], rc.statuses[1:]
 	}
-	rc.got = append(rc.got, delivered{r.Header.Get("webhook-id"), p.Type, p.Data, string(body), status})
+	rc.got = append(rc.got, delivered{r.Header.Get("webhook-id"), p.Type, p.Data, string(body), status, r.Header.Clone()})
 	w.WriteHeader(status)
 }
 
