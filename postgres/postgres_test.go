@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"slices"
@@ -311,4 +313,58 @@ func TestUsageFailureIsolated(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// Instances recording usage at once never admit more than
+// MaxUsageRoutesPerDay routes for a day between them: each counts its
+// own route names until the day is full, and the rest as (other).
+func TestUsageRoutesBoundedAcrossInstances(t *testing.T) {
+	url := testenv.PostgresSchema(t)
+	const n = 4
+	stores := make([]*postgres.Store, n)
+	for i := range stores {
+		stores[i] = open(t, url)
+	}
+	day := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	perInstance := keygate.MaxUsageRoutesPerDay/2 + 10 // together, well past the limit
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, s := range stores {
+		wg.Go(func() {
+			for b := 0; b < perInstance; b += 20 {
+				var evs []keygate.UsageEvent
+				for j := b; j < min(b+20, perInstance); j++ {
+					evs = append(evs, keygate.UsageEvent{Time: day.Add(time.Duration(j) * time.Second), KeyID: "key_x", AccountID: "acc_x",
+						Outcome: keygate.OutcomeValid, Route: fmt.Sprintf("/instance-%d/%03d", i, j), Status: 200})
+				}
+				if err := s.RecordUsage(t.Context(), evs); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	got, err := stores[0].Usage(t.Context(), keygate.UsageQuery{From: day, To: day.Add(24 * time.Hour), Granularity: keygate.GranularityDay, GroupBy: keygate.GroupByRoute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("daily usage: got %d buckets, want 1", len(got))
+	}
+	named, other := 0, int64(0)
+	for _, g := range got[0].Groups {
+		if g.Value == keygate.UsageRouteOther {
+			other = g.Total
+		} else {
+			named++
+		}
+	}
+	if named != keygate.MaxUsageRoutesPerDay || got[0].Total != int64(n*perInstance) || other != got[0].Total-int64(named) {
+		t.Errorf("got %d named routes and %d requests under %s of %d; want %d named and the rest under it",
+			named, other, keygate.UsageRouteOther, got[0].Total, keygate.MaxUsageRoutesPerDay)
+	}
 }
