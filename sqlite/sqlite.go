@@ -69,9 +69,11 @@ type Store struct {
 	mu        sync.Mutex
 	listeners []*listener
 
-	// routes caches, per UTC day (Unix ms), the routes usage_routes has
-	// admitted; only RecordUsage, on the write connection, uses it.
-	routes map[int64]map[string]bool
+	// routes caches, per UTC day (Unix ms), the routes usage_route_names
+	// has admitted; RecordUsage fills it on the write connection and drops
+	// it after a failed write, under routesMu.
+	routesMu sync.Mutex
+	routes   map[int64]map[string]bool
 }
 
 // listener is one function registered with OnChange; its address tells

@@ -147,7 +147,9 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 		return nil, nil
 	})
 	if err != nil {
+		s.routesMu.Lock()
 		s.routes = nil // it may hold routes the failed transaction admitted
+		s.routesMu.Unlock()
 	}
 	return err
 }
@@ -161,6 +163,8 @@ const routeDaysCached = 3
 // (keygate.AdmitRoutes). RecordUsage runs it on the one write
 // connection, so nothing else admits routes meanwhile.
 func (s *Store) admitRoutes(ctx context.Context, tx *sql.Tx, want map[int64]map[string]bool) (map[int64]map[string]bool, error) {
+	s.routesMu.Lock()
+	defer s.routesMu.Unlock()
 	if s.routes == nil {
 		s.routes = map[int64]map[string]bool{}
 	}
