@@ -1,6 +1,6 @@
 // Package metrics exposes keygate's Prometheus metrics: verifications by
-// outcome, verification latency, the usage buffer's depth and drops, and
-// store errors.
+// outcome, verification latency, the usage buffer's depth and drops,
+// store errors, and webhook delivery attempts.
 package metrics
 
 import (
@@ -28,6 +28,10 @@ type Sources struct {
 	// RootKeyFailures counts wrong root keys presented to the API (see
 	// engine.Engine.AuthenticateRoot).
 	RootKeyFailures func() uint64
+	// WebhookAttempts returns the webhook delivery attempts recorded:
+	// succeeded, failed to be retried, failed and given up (see
+	// webhook.Dispatcher.Counts).
+	WebhookAttempts func() (succeeded, retried, gaveUp uint64)
 }
 
 // Metrics holds keygate's collectors in their own registry.
@@ -108,6 +112,14 @@ func New(src Sources) *Metrics {
 			Help: "Requests with a wrong root key (unknown, revoked or mistyped); each counts against its client IP's failure throttle.",
 		}, func() float64 { return float64(src.RootKeyFailures()) }))
 	}
+	if src.WebhookAttempts != nil {
+		m.reg.MustRegister(&webhookAttempts{
+			desc: prometheus.NewDesc("keygate_webhook_attempts_total",
+				"Webhook delivery attempts, by result: succeeded, retry (failed, to be retried) or given_up (failed for 24 hours, marked failed).",
+				[]string{"result"}, nil),
+			f: src.WebhookAttempts,
+		})
+	}
 	if src.UsageWritten != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "keygate_usage_written_total",
@@ -127,6 +139,22 @@ func (m *Metrics) ObserveVerify(o keygate.Outcome, d time.Duration) {
 
 // StoreError counts a store operation of the API that failed.
 func (m *Metrics) StoreError() { m.storeErrors.admin.Add(1) }
+
+// webhookAttempts exports the dispatcher's attempt counts as one counter
+// per result.
+type webhookAttempts struct {
+	desc *prometheus.Desc
+	f    func() (succeeded, retried, gaveUp uint64)
+}
+
+func (c *webhookAttempts) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *webhookAttempts) Collect(ch chan<- prometheus.Metric) {
+	ok, retry, gaveUp := c.f()
+	for result, n := range map[string]uint64{"succeeded": ok, "retry": retry, "given_up": gaveUp} {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), result)
+	}
+}
 
 // Handler serves the metrics in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {

@@ -18,6 +18,7 @@ func TestScrape(t *testing.T) {
 		UsageWriteFailures: func() uint64 { return 2 },
 		CounterFlushErrors: func() uint64 { return 1 },
 		LimiterErrors:      func() uint64 { return 5 },
+		WebhookAttempts:    func() (uint64, uint64, uint64) { return 9, 4, 1 },
 	})
 	m.ObserveVerify(keygate.OutcomeValid, 3*time.Microsecond)
 	m.ObserveVerify(keygate.OutcomeValid, 3*time.Microsecond)
@@ -39,6 +40,9 @@ func TestScrape(t *testing.T) {
 		`keygate_store_errors_total{op="admin"} 1`,
 		`keygate_store_errors_total{op="usage_write"} 2`,
 		`keygate_store_errors_total{op="counter_flush"} 1`,
+		`keygate_webhook_attempts_total{result="succeeded"} 9`,
+		`keygate_webhook_attempts_total{result="retry"} 4`,
+		`keygate_webhook_attempts_total{result="given_up"} 1`,
 	} {
 		if !strings.Contains(string(body), want+"\n") {
 			t.Errorf("scrape lacks %q", want)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -70,6 +71,16 @@ type Dispatcher struct {
 	once   sync.Once
 	client *http.Client
 	wake   chan struct{}
+
+	// Attempts recorded, by result; see Counts.
+	succeeded, failed, gaveUp atomic.Uint64
+}
+
+// Counts returns how many attempts this Dispatcher recorded since it
+// started: successes, failures that will be retried, and failures after
+// which the delivery was given up (marked failed). Metrics export them.
+func (d *Dispatcher) Counts() (succeeded, retried, gaveUp uint64) {
+	return d.succeeded.Load(), d.failed.Load(), d.gaveUp.Load()
 }
 
 func (d *Dispatcher) init() {
@@ -210,6 +221,16 @@ func (d *Dispatcher) deliver(ctx context.Context, del *keygate.WebhookDelivery) 
 	}
 	if err := d.Store.RecordDeliveryAttempt(ctx, del.ID, a); err != nil {
 		return fmt.Errorf("record attempt on %s: %w", del.ID, err)
+	}
+	switch {
+	case a.Succeeded:
+		d.succeeded.Add(1)
+	case a.NextAttemptAt.IsZero():
+		d.gaveUp.Add(1)
+		d.log().Warn("webhook delivery given up", "delivery", del.ID, "webhook", del.WebhookID, "event", del.EventID,
+			"attempts", del.Attempts+1, "status", status)
+	default:
+		d.failed.Add(1)
 	}
 	return nil
 }

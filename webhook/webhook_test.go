@@ -254,6 +254,9 @@ func TestRetryUntilSuccess(t *testing.T) {
 		t.Errorf("delivery: got %s after %d attempts, last %d %q, delivered at %v; want succeeded after 4 at %s",
 			got.Status, got.Attempts, got.LastStatus, got.LastError, got.DeliveredAt, at)
 	}
+	if ok, retried, gaveUp := d.Counts(); ok != 1 || retried != 3 || gaveUp != 0 {
+		t.Errorf("Counts: got %d succeeded, %d retried, %d given up; want 1, 3, 0", ok, retried, gaveUp)
+	}
 	if want := 5*time.Second + 10*time.Second + 20*time.Second; at.Sub(start) != want {
 		t.Errorf("success came %s after the first attempt, want %s", at.Sub(start), want)
 	}
@@ -295,6 +298,9 @@ func TestGiveUpAfter24Hours(t *testing.T) {
 	// rest of the 24 hours goes in hourly attempts.
 	if attempts != ds[0].Attempts || attempts < 30 || attempts > 35 {
 		t.Errorf("got %d attempts (%d recorded), want 30 to 35", attempts, ds[0].Attempts)
+	}
+	if ok, retried, gaveUp := d.Counts(); ok != 0 || retried != uint64(attempts-1) || gaveUp != 1 {
+		t.Errorf("Counts: got %d succeeded, %d retried, %d given up; want 0, %d, 1", ok, retried, gaveUp, attempts-1)
 	}
 	if len(e.rc.received()) != attempts {
 		t.Errorf("receiver got %d requests, want %d", len(e.rc.received()), attempts)

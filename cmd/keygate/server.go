@@ -115,7 +115,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	mets := metrics.New(metrics.Sources{
 		UsageDepth: s.usage.Depth, UsageDropped: s.usage.Dropped, UsageWritten: s.usage.Written,
 		UsageWriteFailures: s.usage.WriteFailures, CounterFlushErrors: s.eng.FlushFailures,
-		LimiterErrors: s.eng.LimiterErrors, RootKeyFailures: s.eng.RootKeyFailures,
+		LimiterErrors: s.eng.LimiterErrors, RootKeyFailures: s.eng.RootKeyFailures, WebhookAttempts: dispatcher.Counts,
 	})
 	apiSrv := &api.Server{
 		Engine: s.eng, Manage: adm, Store: s.store, UsageStore: s.store, Usage: s.usage, Metrics: mets, Logger: log,
