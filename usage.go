@@ -88,6 +88,23 @@ const (
 	UsageRouteOther      = "(other)"
 )
 
+// CheckGroupBy returns EINVALID unless g is empty or one of UsageGroupBys.
+func CheckGroupBy(g string) error {
+	if g != "" && !slices.Contains(UsageGroupBys, g) {
+		return Errorf(EINVALID, "group_by must be one of %s.", strings.Join(UsageGroupBys, ", "))
+	}
+	return nil
+}
+
+// CheckTopBy returns EINVALID unless by is GroupByKey or GroupByAccount,
+// what UsageTop ranks.
+func CheckTopBy(by string) error {
+	if by != GroupByKey && by != GroupByAccount {
+		return Errorf(EINVALID, "by must be \"key\" or \"account\".")
+	}
+	return nil
+}
+
 // UsageQuery selects aggregated usage. KeyID and AccountID narrow it when
 // set; From is inclusive and To exclusive, both truncated to the
 // granularity by the store. GroupBy, when set, splits each bucket into

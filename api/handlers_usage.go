@@ -3,9 +3,7 @@ package api
 import (
 	"encoding/csv"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -127,8 +125,8 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	uq.GroupBy = r.URL.Query().Get("group_by")
-	if uq.GroupBy != "" && !slices.Contains(keygate.UsageGroupBys, uq.GroupBy) {
-		return keygate.Errorf(keygate.EINVALID, "group_by must be one of %s.", strings.Join(keygate.UsageGroupBys, ", "))
+	if err := keygate.CheckGroupBy(uq.GroupBy); err != nil {
+		return err
 	}
 	format := r.URL.Query().Get("format")
 	if format != "" && format != "json" && format != "csv" {
@@ -159,12 +157,11 @@ func (s *Server) usageTop(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	tq := keygate.UsageTopQuery{By: q.Get("by"), KeyID: uq.KeyID, AccountID: uq.AccountID, From: uq.From, To: uq.To,
 		Granularity: uq.Granularity, Limit: DefaultUsageTop}
-	switch tq.By {
-	case "":
+	if tq.By == "" {
 		tq.By = keygate.GroupByKey
-	case keygate.GroupByKey, keygate.GroupByAccount:
-	default:
-		return keygate.Errorf(keygate.EINVALID, "by must be \"key\" or \"account\".")
+	}
+	if err := keygate.CheckTopBy(tq.By); err != nil {
+		return err
 	}
 	if v := q.Get("limit"); v != "" {
 		if tq.Limit, err = strconv.Atoi(v); err != nil || tq.Limit < 1 || tq.Limit > MaxUsageTop {

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -321,10 +320,10 @@ func (s *Store) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.Usag
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	col, ok := usageGroupColumn[q.GroupBy]
-	if !ok {
-		return nil, keygate.Errorf(keygate.EINVALID, "group_by must be one of %s.", strings.Join(keygate.UsageGroupBys, ", "))
+	if err := keygate.CheckGroupBy(q.GroupBy); err != nil {
+		return nil, err
 	}
+	col := usageGroupColumn[q.GroupBy]
 	w, err := usageWhere(q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
 	if err != nil {
 		return nil, err
@@ -347,10 +346,10 @@ func (s *Store) UsageTop(ctx context.Context, q keygate.UsageTopQuery) ([]keygat
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	col := map[string]string{keygate.GroupByKey: "key_id", keygate.GroupByAccount: "account_id"}[q.By]
-	if col == "" {
-		return nil, keygate.Errorf(keygate.EINVALID, "by must be \"key\" or \"account\".")
+	if err := keygate.CheckTopBy(q.By); err != nil {
+		return nil, err
 	}
+	col := usageGroupColumn[q.By]
 	w, err := usageWhere(q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
 	if err != nil {
 		return nil, err
