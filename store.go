@@ -184,6 +184,14 @@ type Store interface {
 	// Counters returns every counter stored for day.
 	Counters(ctx context.Context, day string) ([]Counter, error)
 
+	// ChangedSince returns a Change for every key, account and tier whose
+	// UpdatedAt is at or after since, and every root key created or
+	// revoked at or after since; key changes carry the key. Records are
+	// judged by the times their writers gave them, so an instance that
+	// catches up on other instances' writes with it (engine.Engine.Sync)
+	// asks from a little before its last catch-up.
+	ChangedSince(ctx context.Context, since time.Time) ([]Change, error)
+
 	// OnChange registers fn to be called after each committed write and
 	// returns a function that unregisters it: once that has returned, no
 	// later write calls fn (a notification already under way may finish).

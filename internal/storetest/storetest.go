@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keygate.Store) {
 		{"AuditFailureRollsBackWrite", testAuditFailureRollsBackWrite},
 		{"AuditEventsFilter", testAuditEventsFilter},
 		{"Counters", testCounters},
+		{"ChangedSince", testChangedSince},
 		{"OnChange", testOnChange},
 		{"OnChangeNotOnFailure", testOnChangeNotOnFailure},
 		{"OnChangeRemove", testOnChangeRemove},
