@@ -88,6 +88,17 @@ type Options struct {
 	// send never blocks: when the channel is full the report is dropped
 	// and counted (ThresholdsDropped).
 	Thresholds chan<- keygate.QuotaThreshold
+	// Feed, when set, carries change notifications between the instances
+	// sharing the store: the engine publishes every change this
+	// instance's store reports and, in Run, applies those of the others.
+	Feed Feed
+	// SyncInterval, when more than zero, makes Run catch up with other
+	// instances' writes from the store (Sync) that often while no Feed is
+	// subscribed, and every FeedSyncInterval while one is, as a backstop
+	// for a lost message. Zero means never: right for a store that only
+	// this engine writes to.
+	SyncInterval     time.Duration
+	FeedSyncInterval time.Duration
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -235,6 +246,14 @@ type Engine struct {
 
 	unlisten func() // stops the store's change notifications
 
+	feed                  Feed
+	syncEvery, feedSyncEv time.Duration
+	syncMu                sync.Mutex
+	mark                  time.Time       // when the last Load or Sync began; guarded by syncMu
+	revokedRoots          map[string]bool // root key IDs seen revoked; guarded by mu
+	feedUp                atomic.Bool
+	syncs, syncFailures   atomic.Uint64
+
 	flushMu       sync.Mutex
 	pending       []keygate.Counter // counters whose save failed
 	flushFailures atomic.Uint64
@@ -267,6 +286,17 @@ func New(store keygate.Store, o Options) *Engine {
 		accounts:   map[string]*keygate.Account{},
 		tiers:      map[string]*keygate.Tier{},
 		roots:      map[[32]byte]*keygate.RootKey{},
+		feed:       o.Feed,
+		syncEvery:  o.SyncInterval,
+		feedSyncEv: o.FeedSyncInterval,
+
+		revokedRoots: map[string]bool{},
+	}
+	if e.feed != nil && e.syncEvery <= 0 {
+		e.syncEvery = time.Second
+	}
+	if e.feedSyncEv <= 0 {
+		e.feedSyncEv = 10 * e.syncEvery
 	}
 	e.intern = newInterner(e.accounts)
 	e.counters, _ = o.Limiter.(LocalCounters)
@@ -292,7 +322,12 @@ func New(store keygate.Store, o Options) *Engine {
 		}
 		e.failures = newFailureThrottle(limit, window)
 	}
-	e.unlisten = store.OnChange(func(c keygate.Change) { e.Apply(context.Background(), c) })
+	e.unlisten = store.OnChange(func(c keygate.Change) {
+		e.Apply(context.Background(), c)
+		if e.feed != nil {
+			e.feed.Publish(c)
+		}
+	})
 	return e
 }
 
@@ -307,6 +342,9 @@ func (e *Engine) Close() {
 // Load reads every tier, account, key and root key from the store into
 // memory, and today's counters into the limiter.
 func (e *Engine) Load(ctx context.Context) error {
+	e.syncMu.Lock()
+	defer e.syncMu.Unlock()
+	e.mark = e.now()
 	tiers, err := e.store.Tiers(ctx)
 	if err != nil {
 		return fmt.Errorf("load tiers: %w", err)
@@ -487,7 +525,10 @@ func (e *Engine) apply(ctx context.Context, c keygate.Change) error {
 			return errors.New("root key hash is not 64 hex characters")
 		}
 		e.mu.Lock()
-		if r.RevokedAt != nil {
+		// Revocation is final: a read that raced it must not bring the
+		// root key back.
+		if r.RevokedAt != nil || e.revokedRoots[r.ID] {
+			e.revokedRoots[r.ID] = true
 			delete(e.roots, sum)
 		} else {
 			e.roots[sum] = r
@@ -719,8 +760,15 @@ func (e *Engine) RootKey(presented string) (*keygate.RootKey, bool) {
 // Run does the engine's upkeep until ctx is done: when the limiter keeps
 // LocalCounters, it saves their changes to the store every FlushInterval
 // (and once more when ctx is done) and reclaims idle limiter state every
-// minute; it also forgets the failure throttle's idle client IPs.
+// minute; it also forgets the failure throttle's idle client IPs. With a
+// Feed or a SyncInterval it also follows other instances' changes (see
+// Feed and Sync).
 func (e *Engine) Run(ctx context.Context) {
+	if e.feed != nil || e.syncEvery > 0 {
+		followDone := make(chan struct{})
+		go func() { e.follow(ctx); close(followDone) }()
+		defer func() { <-followDone }()
+	}
 	var flush <-chan time.Time
 	if e.counters != nil {
 		t := time.NewTicker(e.flush)
