@@ -47,4 +47,3 @@ func scanID(sc scanner) (string, error) {
 	err := sc.Scan(&id)
 	return id, err
 }
-
