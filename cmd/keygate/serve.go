@@ -86,7 +86,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RootKeyFile, "root-key-file", "", "on first start, write the root key to `PATH` (mode 0600) instead of printing it")
 	fs.StringVar(&c.KeyPrefix, "key-prefix", apikey.DefaultPrefix, "`PREFIX` of issued API keys: [a-z][a-z0-9]{1,15}")
 	fs.StringVar(&c.Registration, "registration", "open", "who may create an account and key with POST /v1/register and the portal's sign-up: `MODE` open (anyone), invite (whoever holds a code from keygate invites create) or closed (only the operator)")
-	fs.IntVar(&c.RegistrationLimit, "registration-limit", 10, "registration attempts one client IP (an IPv6 /64) may make per --registration-window before 429; -1 turns this off")
+	fs.IntVar(&c.RegistrationLimit, "registration-limit", 10, "registration attempts (POST /v1/register and the portal's sign-up together) one client IP (an IPv6 /64) may make per --registration-window before 429; -1 turns this off")
 	fs.DurationVar(&c.RegistrationWindow, "registration-window", time.Hour, "the window of --registration-limit")
 	fs.IntVar(&c.MaxKeysPerAccount, "max-keys-per-account", 100, "most keys an account may hold that are not revoked; creating one more answers 409; 0 means no limit")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated `CIDRS` of proxies whose X-Forwarded-For is believed (default: none)")
