@@ -72,6 +72,7 @@ func newServerUsage(t testing.TB, usageStore func(*sqlite.Store) keygate.UsageSt
 	store.Now = clk.Now
 	t.Cleanup(func() { store.Close() })
 	logs := &syncBuffer{}
+	logScanner.Log(t.Name()+"'s server log", logs.String)
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	hasher := apikey.NewHasher(nil)
 	eng := engine.New(store, engine.Options{Hasher: hasher, Limiter: quota.NewLocal(quota.Options{Now: clk.Now}), Logger: log, Now: clk.Now})
@@ -138,6 +139,7 @@ func (ts *testServer) call(t testing.TB, method, path string, hdr map[string]str
 	if err != nil {
 		t.Fatal(err)
 	}
+	logScanner.Issued(string(data))
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
 			t.Fatalf("%s %s: decoding %q: %v", method, path, data, err)

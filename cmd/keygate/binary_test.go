@@ -60,6 +60,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if code == 0 {
+		code = checkNoPlaintextKeys()
+	}
 	if binCover != "" && code == 0 {
 		if err := addBinaryCoverage(binCover); err != nil {
 			fmt.Fprintf(os.Stderr, "adding the binary's coverage: %v\n", err)
@@ -150,14 +153,21 @@ func profilePercent(profile string) float64 {
 }
 
 // lockedBuffer collects a process's output while it runs.
+// Every one that is written to is searched for plaintext keys once the
+// tests have run (checkNoPlaintextKeys).
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	tracked bool
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !l.tracked {
+		l.tracked = true
+		trackLog(l)
+	}
 	return l.b.Write(p)
 }
 
@@ -260,7 +270,9 @@ func weather(t *testing.T, s *server, key string) (int, string) {
 func cliStdin(t *testing.T, s *server, rootKey, stdin string, args ...string) (string, string, int) {
 	t.Helper()
 	if s.main != nil {
-		return s.runInProcess(rootKey, stdin, args...)
+		stdout, stderr, code := s.runInProcess(rootKey, stdin, args...)
+		logScanner.Issued(stdout)
+		return stdout, stderr, code
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = cleanEnv("KEYGATE_URL="+s.url, "KEYGATE_ROOT_KEY="+rootKey)
@@ -274,5 +286,6 @@ func cliStdin(t *testing.T, s *server, rootKey, stdin string, args ...string) (s
 	} else if err != nil {
 		t.Fatal(err)
 	}
+	logScanner.Issued(out.String())
 	return out.String(), errOut.String(), code
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -26,8 +27,13 @@ func postJSON(t *testing.T, url, rootKey, body string, want int, out any) {
 	if resp.StatusCode != want {
 		t.Fatalf("POST %s: %d, want %d", url, resp.StatusCode, want)
 	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logScanner.Issued(string(data))
 	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		if err := json.Unmarshal(data, out); err != nil {
 			t.Fatal(err)
 		}
 	}
