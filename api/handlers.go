@@ -53,6 +53,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Store.Ping(r.Context()); err != nil {
 		return keygate.Unavailable(err)
 	}
+	if s.Degraded != nil {
+		if d := s.Degraded(); len(d) > 0 {
+			// Still ready: every instance shares the degraded service, so
+			// taking this one out of the load balancer would help nothing.
+			return writeJSON(w, http.StatusOK, map[string]any{"status": "degraded", "degraded": d})
+		}
+	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 

@@ -97,6 +97,9 @@ type Server struct {
 	// Webhooks is woken when a test event or a redelivery is queued, so
 	// that it is sent at once; nil leaves it to the dispatcher's poll.
 	Webhooks Waker
+	// Degraded, when set, lists what this instance is running without
+	// (such as Redis); /readyz reports it, still answering 200.
+	Degraded func() []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -32,6 +32,17 @@ type Sources struct {
 	// succeeded, failed to be retried, failed and given up (see
 	// webhook.Dispatcher.Counts).
 	WebhookAttempts func() (succeeded, retried, gaveUp uint64)
+	// SharedCounting reports whether rate limits and quotas are counted in
+	// Redis (true) or, Redis being unreachable, by this instance alone;
+	// LocalDecisions counts the requests decided locally meanwhile (see
+	// redis.Limiter). FeedUp reports whether the change feed is
+	// subscribed, and SyncFailures counts failed catch-ups from the store
+	// (see engine.Engine.Sync). Set only with --redis (SyncFailures also on
+	// PostgreSQL alone).
+	SharedCounting func() bool
+	LocalDecisions func() uint64
+	FeedUp         func() bool
+	SyncFailures   func() uint64
 }
 
 // Metrics holds keygate's collectors in their own registry.
@@ -106,6 +117,27 @@ func New(src Sources) *Metrics {
 			Help: "Requests that passed without rate limit or quota because the limiter failed.",
 		}, func() float64 { return float64(src.LimiterErrors()) }))
 	}
+	gauge := func(name, help string, f func() bool) {
+		if f == nil {
+			return
+		}
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+			if f() {
+				return 1
+			}
+			return 0
+		}))
+	}
+	counter := func(name, help string, f func() uint64) {
+		if f == nil {
+			return
+		}
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) }))
+	}
+	gauge("keygate_redis_shared_counting", "1 while rate limits and quotas are counted in Redis, shared by every instance; 0 while Redis is unreachable and this instance counts alone.", src.SharedCounting)
+	counter("keygate_limiter_local_decisions_total", "Requests whose rate limit and quota were decided by this instance alone because Redis was unreachable.", src.LocalDecisions)
+	gauge("keygate_change_feed_up", "1 while the Redis change feed is subscribed; 0 while changes made on other instances arrive only by polling the store.", src.FeedUp)
+	counter("keygate_sync_failures_total", "Failed attempts to catch up with other instances' changes from the store.", src.SyncFailures)
 	if src.RootKeyFailures != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "keygate_root_key_failures_total",

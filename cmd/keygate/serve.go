@@ -48,6 +48,10 @@ type serveConfig struct {
 	LogLevel          string
 	LogFormat         string
 	Pepper            string
+	// Redis, a redis:// URL, shares rate limits, quotas and change
+	// notifications between instances on PostgreSQL.
+	Redis       string
+	RedisPrefix string
 	// WebhooksAllowPrivate lets webhooks reach loopback and private
 	// addresses.
 	WebhooksAllowPrivate bool
@@ -110,6 +114,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.MetricsAuth, "metrics-auth", false, "require a root key with the metrics permission on /metrics")
 	fs.StringVar(&c.GitHubKeysFile, "github-keys-file", "", "GitHub's secret-scanning public keys, in the JSON GitHub serves, in this `FILE` (default: fetched from --github-keys-url when a leak report arrives)")
 	fs.StringVar(&c.GitHubKeysURL, "github-keys-url", leak.GitHubKeysURL, "where GitHub's secret-scanning public keys are fetched from (`URL`)")
+	fs.StringVar(&c.Redis, "redis", "", "Redis `URL` (redis://host:6379/0, rediss:// for TLS) shared by every instance on one PostgreSQL --db: rate limits and quotas counted across instances, changes applied everywhere at once (prefer KEYGATE_REDIS when it holds a password)")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "keygate:", "`PREFIX` of every Redis key and channel keygate uses: give installations that share one Redis each their own")
 	fs.StringVar(&c.Pepper, "pepper", "", "server-side `SECRET` for HMAC-SHA-256 key hashes; set it before issuing keys and never change it (prefer KEYGATE_PEPPER)")
 }
 
@@ -139,6 +145,12 @@ func (c *serveConfig) validate(logOut io.Writer) error {
 	}
 	c.proxies = proxies
 	if err := checkDB(c.DB); err != nil {
+		return err
+	}
+	if c.RedisPrefix == "" || len(c.RedisPrefix) > 64 {
+		return fmt.Errorf("%w: --redis-prefix must be 1 to 64 characters", errUsage)
+	}
+	if err := checkRedis(c.Redis, c.DB); err != nil {
 		return err
 	}
 	if !manage.ValidRegistration(c.Registration) {

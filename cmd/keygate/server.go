@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,7 +21,7 @@ import (
 	"github.com/keygate/keygate/manage"
 	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/portal"
-	"github.com/keygate/keygate/quota"
+	"github.com/keygate/keygate/postgres"
 	"github.com/keygate/keygate/webhook"
 )
 
@@ -90,10 +91,18 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	// Quota threshold reports leave the hot path through this channel;
 	// webhook.Thresholds writes them to the outbox.
 	thresholds := make(chan keygate.QuotaThreshold, 4096)
-	s.eng = engine.New(s.store, engine.Options{
-		Hasher: hasher, Limiter: quota.NewLocal(quota.Options{Now: cfg.now, Reserve: engine.NewReserver(s.store, 0, log).Reserve}), Now: cfg.now, FlushInterval: cfg.FlushInterval, Logger: log,
+	sh, err := openShared(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	closeDB := s.closeDB
+	s.closeDB = func() error { return errors.Join(closeDB(), sh.close()) }
+	eo := engine.Options{
+		Hasher: hasher, Now: cfg.now, FlushInterval: cfg.FlushInterval, Logger: log,
 		FailureLimit: cfg.FailureLimit, FailureWindow: cfg.FailureWindow, Thresholds: thresholds,
-	})
+	}
+	sh.engineOptions(&eo, s.store, cfg, log)
+	s.eng = engine.New(s.store, eo)
 	if err := s.eng.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load keys: %w", err)
 	}
@@ -112,15 +121,22 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	s.usage = engine.NewUsageBuffer(s.store, engine.UsageOptions{
 		Capacity: cfg.UsageBuffer, FlushInterval: cfg.UsageFlush, Retention: cfg.UsageRetention, PerIPEvents: cfg.UsagePerIP, Logger: log, Now: cfg.now,
 	})
-	mets := metrics.New(metrics.Sources{
+	src := metrics.Sources{
 		UsageDepth: s.usage.Depth, UsageDropped: s.usage.Dropped, UsageWritten: s.usage.Written,
 		UsageWriteFailures: s.usage.WriteFailures, CounterFlushErrors: s.eng.FlushFailures,
 		LimiterErrors: s.eng.LimiterErrors, RootKeyFailures: s.eng.RootKeyFailures, WebhookAttempts: dispatcher.Counts,
-	})
+	}
+	if sh.client != nil {
+		src.SharedCounting, src.LocalDecisions, src.FeedUp = sh.limiter.Shared, sh.limiter.LocalDecisions, s.eng.FeedUp
+	}
+	if postgres.IsURL(cfg.DB) {
+		src.SyncFailures = s.eng.SyncFailures
+	}
+	mets := metrics.New(src)
 	apiSrv := &api.Server{
 		Engine: s.eng, Manage: adm, Store: s.store, UsageStore: s.store, Usage: s.usage, Metrics: mets, Logger: log,
 		Registration: cfg.Registration, TrustedProxies: cfg.proxies, Webhooks: dispatcher,
-		MetricsAuth: cfg.MetricsAuth, MetricsElsewhere: cfg.MetricsAddr != "", Now: cfg.now, GitHubKeys: cfg.github,
+		Degraded: sh.degraded(s.eng), MetricsAuth: cfg.MetricsAuth, MetricsElsewhere: cfg.MetricsAddr != "", Now: cfg.now, GitHubKeys: cfg.github,
 	}
 	if cfg.RegistrationLimit > 0 {
 		apiSrv.RegistrationLimit = engine.NewIPThrottle(cfg.RegistrationLimit, cfg.RegistrationWindow)
@@ -189,7 +205,13 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopLoops = stop
 	s.engineDone, s.usageDone = make(chan struct{}), make(chan struct{})
-	go func() { s.eng.Run(loopCtx); close(s.engineDone) }()
+	go func() {
+		limiterDone := make(chan struct{})
+		go func() { sh.run(loopCtx); close(limiterDone) }()
+		s.eng.Run(loopCtx)
+		<-limiterDone
+		close(s.engineDone)
+	}()
 	go func() { s.usage.Run(loopCtx); close(s.usageDone) }()
 	s.webhooksDone = make(chan struct{})
 	go func() {
@@ -211,7 +233,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	if s.certs != nil {
 		s.certs.watch()
 	}
-	log.Info("keygate listening", "addr", ln.Addr().String(), "tls", s.certs != nil, "upstream", cfg.Upstream, "db", redactDB(cfg.DB), "version", keygate.Version, "registration", cfg.Registration)
+	log.Info("keygate listening", "addr", ln.Addr().String(), "tls", s.certs != nil, "upstream", cfg.Upstream, "db", redactDB(cfg.DB), "redis", redactRedis(cfg.Redis), "version", keygate.Version, "registration", cfg.Registration)
 	return s, nil
 }
 
