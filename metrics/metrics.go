@@ -43,6 +43,13 @@ type Sources struct {
 	LocalDecisions func() uint64
 	FeedUp         func() bool
 	SyncFailures   func() uint64
+	// UsageCapped counts raw usage events counted as aggregates because
+	// their client IP passed its per-minute allowance (see
+	// engine.UsageOptions.PerIPEvents).
+	UsageCapped func() uint64
+	// QuotaReserveFailures counts quota reservations the store could not
+	// take (see quota.Options.Reserve); requests passed unreserved.
+	QuotaReserveFailures func() uint64
 }
 
 // Metrics holds keygate's collectors in their own registry.
@@ -110,6 +117,18 @@ func New(src Sources) *Metrics {
 			Name: "keygate_usage_dropped_total",
 			Help: "Usage events dropped because the buffer was full (the requests still passed).",
 		}, func() float64 { return float64(src.UsageDropped()) }))
+	}
+	if src.UsageCapped != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "keygate_usage_capped_total",
+			Help: "Requests recorded as counts only, not raw usage events, because their client IP passed --usage-per-ip.",
+		}, func() float64 { return float64(src.UsageCapped()) }))
+	}
+	if src.QuotaReserveFailures != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "keygate_quota_reserve_failures_total",
+			Help: "Quota reservations the store could not take; requests then passed unreserved for a second, and a crash meanwhile could give quota back.",
+		}, func() float64 { return float64(src.QuotaReserveFailures()) }))
 	}
 	if src.LimiterErrors != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

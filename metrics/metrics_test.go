@@ -12,13 +12,15 @@ import (
 
 func TestScrape(t *testing.T) {
 	m := New(Sources{
-		UsageDepth:         func() int { return 7 },
-		UsageDropped:       func() uint64 { return 3 },
-		UsageWritten:       func() uint64 { return 42 },
-		UsageWriteFailures: func() uint64 { return 2 },
-		CounterFlushErrors: func() uint64 { return 1 },
-		LimiterErrors:      func() uint64 { return 5 },
-		WebhookAttempts:    func() (uint64, uint64, uint64) { return 9, 4, 1 },
+		UsageDepth:           func() int { return 7 },
+		UsageDropped:         func() uint64 { return 3 },
+		UsageWritten:         func() uint64 { return 42 },
+		UsageWriteFailures:   func() uint64 { return 2 },
+		CounterFlushErrors:   func() uint64 { return 1 },
+		LimiterErrors:        func() uint64 { return 5 },
+		WebhookAttempts:      func() (uint64, uint64, uint64) { return 9, 4, 1 },
+		UsageCapped:          func() uint64 { return 11 },
+		QuotaReserveFailures: func() uint64 { return 6 },
 	})
 	m.ObserveVerify(keygate.OutcomeValid, 3*time.Microsecond)
 	m.ObserveVerify(keygate.OutcomeValid, 3*time.Microsecond)
@@ -37,6 +39,8 @@ func TestScrape(t *testing.T) {
 		`keygate_usage_dropped_total 3`,
 		`keygate_usage_written_total 42`,
 		`keygate_limiter_errors_total 5`,
+		`keygate_usage_capped_total 11`,
+		`keygate_quota_reserve_failures_total 6`,
 		`keygate_store_errors_total{op="admin"} 1`,
 		`keygate_store_errors_total{op="usage_write"} 2`,
 		`keygate_store_errors_total{op="counter_flush"} 1`,

@@ -22,6 +22,7 @@ import (
 	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/portal"
 	"github.com/keygate/keygate/postgres"
+	"github.com/keygate/keygate/quota"
 	"github.com/keygate/keygate/webhook"
 )
 
@@ -125,6 +126,10 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 		UsageDepth: s.usage.Depth, UsageDropped: s.usage.Dropped, UsageWritten: s.usage.Written,
 		UsageWriteFailures: s.usage.WriteFailures, CounterFlushErrors: s.eng.FlushFailures,
 		LimiterErrors: s.eng.LimiterErrors, RootKeyFailures: s.eng.RootKeyFailures, WebhookAttempts: dispatcher.Counts,
+		UsageCapped: s.usage.Capped,
+	}
+	if l, ok := eo.Limiter.(*quota.Local); ok {
+		src.QuotaReserveFailures = l.ReserveFailures
 	}
 	if sh.client != nil {
 		src.SharedCounting, src.LocalDecisions, src.FeedUp = sh.limiter.Shared, sh.limiter.LocalDecisions, s.eng.FeedUp
