@@ -18,7 +18,8 @@ import (
 // every Options.FeedSyncInterval.
 type Feed interface {
 	// Publish hands a change this instance committed to the feed, for
-	// every other instance. It must not block.
+	// every other instance. It must not block: a feed that drops changes
+	// delivers a ChangeResync instead.
 	Publish(c keygate.Change)
 	// Subscribe calls apply with every change another instance publishes
 	// until ctx is done, and up(true) each time it has subscribed (the
@@ -26,6 +27,11 @@ type Feed interface {
 	// lost the subscription. It returns when ctx is done.
 	Subscribe(ctx context.Context, apply func(keygate.Change), up func(bool)) error
 }
+
+// ChangeResync is the kind of change a Feed delivers in place of changes
+// it had to drop (such as the thousands of keys of a bulk import): the
+// engine then catches up from the store with Sync.
+const ChangeResync keygate.ChangeKind = "resync"
 
 // SyncOverlap is how far before the last catch-up Sync asks the store for
 // changes: records carry their writer's clock, and a write stamped just
@@ -95,13 +101,22 @@ func (e *Engine) follow(ctx context.Context) {
 	if e.feed != nil {
 		go func() {
 			defer close(done)
-			_ = e.feed.Subscribe(ctx, func(c keygate.Change) { e.Apply(ctx, c) }, func(up bool) {
+			wake := func() {
+				select {
+				case resync <- struct{}{}:
+				default:
+				}
+			}
+			_ = e.feed.Subscribe(ctx, func(c keygate.Change) {
+				if c.Kind == ChangeResync {
+					wake()
+					return
+				}
+				e.Apply(ctx, c)
+			}, func(up bool) {
 				e.feedUp.Store(up)
 				if up {
-					select {
-					case resync <- struct{}{}:
-					default:
-					}
+					wake()
 				}
 			})
 		}()

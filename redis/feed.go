@@ -19,9 +19,13 @@ import (
 var _ engine.Feed = (*Feed)(nil)
 
 // feedBuffer is how many changes may wait to be published; past it they
-// are dropped (and counted), to be caught up by the other instances' next
-// engine.Engine.Sync.
+// are dropped (and counted), and the other instances are told to catch up
+// from the store (engine.ChangeResync).
 const feedBuffer = 4096
+
+// floodAt is how many changes waiting to be published make the publisher
+// replace them all with one engine.ChangeResync.
+const floodAt = 256
 
 // message is what the feed publishes: which record changed, and which
 // instance changed it. Records themselves stay in the store: receivers
@@ -54,6 +58,9 @@ type Feed struct {
 
 	published, dropped, received atomic.Uint64
 	publishFailures              atomic.Uint64
+	// lost is set when Publish dropped a change: the publisher then
+	// tells the other instances to resync.
+	lost atomic.Bool
 }
 
 // NewFeed returns a Feed on client. Changes are published while Subscribe
@@ -83,6 +90,7 @@ func (f *Feed) Publish(c keygate.Change) {
 	case f.pub <- c:
 	default:
 		f.dropped.Add(1)
+		f.lost.Store(true)
 	}
 }
 
@@ -171,13 +179,29 @@ func (f *Feed) publishLoop(ctx context.Context) {
 				break more
 			}
 		}
+		if len(f.pub) >= floodAt {
+			// A flood (a bulk import): one resync tells the others to read
+			// it all from the store in one query, rather than one per
+			// record.
+			for len(f.pub) > 0 {
+				<-f.pub
+			}
+			batch = batch[:0]
+			f.lost.Store(true)
+		}
 		pipe := f.client.Pipeline()
 		for _, c := range batch {
 			b, _ := json.Marshal(message{Origin: f.origin, Kind: c.Kind, ID: c.ID})
 			pipe.Publish(ctx, f.channel, b)
 		}
+		if len(f.pub) == 0 && f.lost.Swap(false) {
+			// Changes were dropped: the others catch up from the store.
+			b, _ := json.Marshal(message{Origin: f.origin, Kind: engine.ChangeResync, ID: "*"})
+			pipe.Publish(ctx, f.channel, b)
+		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			f.publishFailures.Add(uint64(len(batch)))
+			f.lost.Store(true)
 			if !failing && ctx.Err() == nil {
 				f.log.Error("change feed: publishing to Redis failed; other instances catch up from the store", "err", err, "changes", len(batch))
 			}

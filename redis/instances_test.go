@@ -3,6 +3,8 @@ package redis_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/netip"
 	"sync"
 	"testing"
@@ -36,7 +38,7 @@ type cluster struct {
 	clock             *clock
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t testing.TB) *cluster {
 	t.Helper()
 	db := testenv.PostgresSchema(t)
 	url := testenv.Redis(t)
@@ -48,7 +50,7 @@ func newCluster(t *testing.T) *cluster {
 // shared server, or a proxy to it). syncEvery is how often it polls the
 // store while its feed is down; a long one shows that the feed alone (or
 // the sync when it resubscribes) delivers changes.
-func (c *cluster) start(t *testing.T, redisURL string, syncEvery time.Duration) *instance {
+func (c *cluster) start(t testing.TB, redisURL string, syncEvery time.Duration) *instance {
 	t.Helper()
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, c.db)
@@ -93,7 +95,7 @@ func (c *cluster) start(t *testing.T, redisURL string, syncEvery time.Duration) 
 
 // waitFor polls cond until it holds. The bound is generous: the figures for
 // how fast changes travel are in docs/BENCHMARKS.md, not asserted here.
-func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
+func waitFor(t testing.TB, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for deadline := start.Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
@@ -113,7 +115,7 @@ func ptr[T any](v T) *T { return &v }
 
 // newKey creates an account and a key on in, with the given daily quota
 // and a rate too high to matter, and waits until other knows the key.
-func newKey(t *testing.T, c *cluster, in, other *instance, quota int64) (*keygate.Key, string) {
+func newKey(t testing.TB, c *cluster, in, other *instance, quota int64) (*keygate.Key, string) {
 	t.Helper()
 	ctx := context.Background()
 	c.clock.Add(time.Millisecond)
@@ -280,5 +282,69 @@ func TestRedisCutAndBack(t *testing.T) {
 	}
 	if n.QuotaRemaining != 0 {
 		t.Errorf("after the hand-over, Redis has %d left of 100: the local counts were not added", n.QuotaRemaining)
+	}
+}
+
+// BenchmarkRevocationReachesOtherInstance measures how long a key revoked
+// on one instance takes to be refused by another (the revoking write
+// included), through PostgreSQL and the Redis feed: ns/op is that delay.
+func BenchmarkRevocationReachesOtherInstance(b *testing.B) {
+	c := newCluster(b)
+	x := c.start(b, c.redis, time.Hour)
+	y := c.start(b, c.redis, time.Hour)
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		k, key := newKey(b, c, x, y, 1000)
+		c.clock.Add(time.Millisecond)
+		b.StartTimer()
+		if _, err := x.admin.RevokeKey(ctx, manage.ActorSystem, k.ID, "bench"); err != nil {
+			b.Fatal(err)
+		}
+		for y.verify(key) != keygate.OutcomeRevoked {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+}
+
+// TestImportOverflowsTheFeed: an import of more keys than the feed queues
+// makes the importing instance tell the others to catch up from the store,
+// so they know every imported key without waiting for a poll.
+func TestImportOverflowsTheFeed(t *testing.T) {
+	c := newCluster(t)
+	a := c.start(t, c.redis, time.Hour)
+	b := c.start(t, c.redis, time.Hour) // polls only on a resync
+	ctx := context.Background()
+	acct := &keygate.Account{Name: "Importer", Email: rand8() + "@example.com"}
+	if err := a.admin.CreateAccount(ctx, manage.ActorSystem, acct); err != nil {
+		t.Fatal(err)
+	}
+	const n = 6000
+	in := make([]*keygate.Key, n)
+	plain := make([]string, n)
+	for i := range in {
+		plain[i] = "legacy_" + rand.Text()
+		sum := sha256.Sum256([]byte(plain[i]))
+		in[i] = &keygate.Key{AccountID: acct.ID, Hash: hex.EncodeToString(sum[:])}
+	}
+	c.clock.Add(time.Millisecond)
+	res, err := a.admin.ImportKeys(ctx, manage.ActorSystem, in, true)
+	if err != nil || res.Inserted != n {
+		t.Fatalf("ImportKeys: %+v, %v", res, err)
+	}
+	waitFor(t, "the other instance to know every imported key", func() bool {
+		for _, p := range plain {
+			if _, ok := b.engine.Find(p); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if b.engine.Syncs() < 2 {
+		t.Errorf("the other instance synced %d times: want the sync at subscription and one for the import", b.engine.Syncs())
+	}
+	if got := b.feed.Received(); got > n/2 {
+		t.Errorf("the other instance received %d messages for %d imported keys: the flood was not replaced by a resync", got, n)
 	}
 }

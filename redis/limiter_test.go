@@ -305,10 +305,19 @@ func TestBadURL(t *testing.T) {
 	}
 }
 
-func BenchmarkLimiterTake(b *testing.B) {
+// BenchmarkLimiterTake is one Take (rate and quota, one script call) per
+// op from GOMAXPROCS goroutines, each on its own key: the round trip.
+func BenchmarkLimiterTake(b *testing.B) { benchmarkTake(b, 1) }
+
+// BenchmarkLimiterTake16 runs 16 goroutines per CPU, as a busy server
+// does: the pool's connections carry calls in parallel.
+func BenchmarkLimiterTake16(b *testing.B) { benchmarkTake(b, 16) }
+
+func benchmarkTake(b *testing.B, parallelism int) {
 	c, p := open(b, testenv.Redis(b))
 	l := redis.NewLimiter(c, redis.LimiterOptions{Prefix: p})
 	ctx := context.Background()
+	b.SetParallelism(parallelism)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		id := "key_bench_" + rand.Text()[:6]
