@@ -157,3 +157,33 @@ func TestUsagePerIPCap(t *testing.T) {
 		t.Errorf("depth after flush: %d", b.Depth())
 	}
 }
+
+// BenchmarkUsageRecord records keyed events (queued for a raw row) and
+// anonymous ones (counted in place), from every core.
+func BenchmarkUsageRecord(b *testing.B) {
+	for _, tt := range []struct {
+		name  string
+		keyID string
+		o     keygate.Outcome
+	}{{"keyed", "key_01", keygate.OutcomeValid}, {"anonymous", "", keygate.OutcomeNotFound}} {
+		b.Run(tt.name, func(b *testing.B) {
+			buf := engine.NewUsageBuffer(nopUsage{}, engine.UsageOptions{Capacity: 1 << 20})
+			ev := keygate.UsageEvent{Time: time.Unix(1_800_000_000, 0), KeyID: tt.keyID, Outcome: tt.o, Route: "GET /weather", Method: "GET", Status: 200}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for i := 0; pb.Next(); i++ {
+					buf.Record(ev)
+					if i%100_000 == 0 {
+						_ = buf.Flush(context.Background())
+					}
+				}
+			})
+		})
+	}
+}
+
+// nopUsage is a usage store that takes everything and keeps nothing.
+type nopUsage struct{ keygate.UsageStore }
+
+func (nopUsage) RecordUsage(context.Context, []keygate.UsageEvent) error { return nil }
+func (nopUsage) PruneUsage(context.Context, time.Time) (int64, error)    { return 0, nil }
