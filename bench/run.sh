@@ -11,6 +11,8 @@
 #   3. RSS with N keys loaded, and the start-up time with them.
 # Usage: bench/run.sh            (N=1000000 keys, 15 s per wrk run)
 #        N=100000 DURATION=5 bench/run.sh
+#        KEEP_DB=/tmp/1m.db bench/run.sh   (keeps the loaded SQLite file, for
+#                                          KEYGATE_BENCH_DB=/tmp/1m.db go test -bench BenchmarkLoad ./engine)
 # Everything listens on 127.0.0.1 only and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +29,11 @@ need jq jq
 
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
+  if [ -n "${KEEP_DB:-}" ] && [ -f "$work/kg.db" ]; then cp "$work/kg.db" "$KEEP_DB" && echo "kept the database in $KEEP_DB" >&2; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 echo "== building into $work" >&2

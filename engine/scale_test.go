@@ -60,7 +60,7 @@ func BenchmarkVerifyScale(b *testing.B) {
 			defer stop()
 			reqs := make([]keygate.VerifyRequest, hot)
 			for i := range reqs {
-				reqs[i] = keygate.VerifyRequest{Key: plain[i], Scopes: []string{"weather:read"}, IP: netip.MustParseAddr("198.51.100.7")}
+				reqs[i] = keygate.VerifyRequest{Key: plain[i], Scopes: []string{"weather:read"}, IP: netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)})}
 			}
 			b.ReportAllocs()
 			b.ResetTimer()

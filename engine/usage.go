@@ -233,11 +233,11 @@ func (b *UsageBuffer) Written() uint64 { return b.written.Load() }
 // WriteFailures returns how many store writes failed (and were retried).
 func (b *UsageBuffer) WriteFailures() uint64 { return b.failures.Load() }
 
-// take appends to into the events of every full chunk and, with partial
-// set, of the shards' partly filled chunks too, recycling each chunk it
-// empties.
-func (b *UsageBuffer) take(into []keygate.UsageEvent, partial bool) []keygate.UsageEvent {
-	for {
+// take appends to into the events of full chunks until into holds at
+// least limit events (or every full chunk, with limit < 0), recycling each
+// chunk it empties. It reports whether full chunks remain.
+func (b *UsageBuffer) take(into []keygate.UsageEvent, limit int) ([]keygate.UsageEvent, bool) {
+	for limit < 0 || len(into) < limit {
 		select {
 		case chunk := <-b.full:
 			into = append(into, chunk...)
@@ -245,11 +245,14 @@ func (b *UsageBuffer) take(into []keygate.UsageEvent, partial bool) []keygate.Us
 			continue
 		default:
 		}
-		break
+		return into, false
 	}
-	if !partial {
-		return into
-	}
+	return into, len(b.full) > 0
+}
+
+// takePartial appends to into the events of the shards' partly filled
+// chunks and their aggregated counts, recycling each chunk it empties.
+func (b *UsageBuffer) takePartial(into []keygate.UsageEvent) []keygate.UsageEvent {
 	var merged map[aggKey]int64
 	for i := range b.shards {
 		s := &b.shards[i]
@@ -354,7 +357,8 @@ func (b *UsageBuffer) Run(ctx context.Context) {
 		case <-ctx.Done():
 			b.writeMu.Lock()
 			from := len(b.pending)
-			events := b.capPerIP(b.take(b.pending, true), from)
+			events, _ := b.take(b.pending, -1)
+			events = b.capPerIP(b.takePartial(events), from)
 			b.pending = nil
 			b.writeMu.Unlock()
 			b.final(events)
@@ -376,20 +380,31 @@ func (b *UsageBuffer) Flush(ctx context.Context) error {
 	return b.flush(ctx, true)
 }
 
-// flush takes the full chunks (and, with partial set, the partly filled
-// ones) and writes them with what failed before.
+// flush writes what failed before, then the full chunks (and, with
+// partial set, the partly filled ones) a batch at a time: the events
+// taken out of chunks and not yet written never exceed a batch and what
+// failed, so the writer's memory stays the same however far behind it is.
 func (b *UsageBuffer) flush(ctx context.Context, partial bool) error {
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
-	from := len(b.pending)
-	b.pending = b.capPerIP(b.take(b.pending, partial), from)
-	left, err := b.write(ctx, b.pending)
-	if err != nil {
-		b.pending = left
-		return err
+	// The rounds the chunks full now take: chunks filled meanwhile wait for
+	// the next flush, so that a flush ends however busy the hot path is.
+	rounds := len(b.full)*chunkSize/b.o.BatchSize + 1
+	for more := true; more && rounds > 0; rounds-- {
+		from := len(b.pending)
+		b.pending, more = b.take(b.pending, b.o.BatchSize)
+		if (!more || rounds == 1) && partial {
+			b.pending = b.takePartial(b.pending)
+		}
+		b.pending = b.capPerIP(b.pending, from)
+		left, err := b.write(ctx, b.pending)
+		if err != nil {
+			b.pending = left
+			return err
+		}
+		clear(b.pending) // drop the strings for the GC; keep the capacity
+		b.pending = b.pending[:0]
 	}
-	clear(b.pending) // drop the strings for the GC; keep the capacity
-	b.pending = b.pending[:0]
 	return nil
 }
 
