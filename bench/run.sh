@@ -86,20 +86,27 @@ check=$(curl -s -X POST "http://$KG_ADDR/v1/keys/verify" -H "Authorization: Bear
   -H 'Content-Type: application/json' -d "{\"key\":\"$(head -1 "$work/keys.txt")\"}" | jq -r .code)
 [ "$check" = VALID ] || { echo "a generated key does not verify: $check" >&2; exit 1; }
 
-wrkrun() { # wrkrun URL ROOTKEY → RESULT line
-  KEYS_FILE="$work/keys.txt" ROOT_KEY="$2" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s bench/verify.lua "$1" | grep '^RESULT'
+# Two kinds of traffic. Warm: the first HOT keys over and over, as an
+# API's clients call it all day. Cold: every key in turn, each request a
+# key's first of the day, which waits for its quota reservation to be on
+# disk (README, "Limits and crashes").
+HOT=${HOT:-10000}
+head -n "$HOT" "$work/keys.txt" >"$work/hot.txt"
+wrkrun() { # wrkrun URL ROOTKEY KEYSFILE → RESULT line
+  KEYS_FILE="$3" ROOT_KEY="$2" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s bench/verify.lua "$1" | grep '^RESULT'
 }
 echo "== 4. HTTP verify, $CONNS connections, ${DURATION}s each, alternating" >&2
-ref1=$(wrkrun "http://$REF_ADDR/v1/keys/verify" "")
-kg1=$(wrkrun "http://$KG_ADDR/v1/keys/verify" "$KEYGATE_ROOT_KEY")
-ref2=$(wrkrun "http://$REF_ADDR/v1/keys/verify" "")
-kg2=$(wrkrun "http://$KG_ADDR/v1/keys/verify" "$KEYGATE_ROOT_KEY")
+ref1=$(wrkrun "http://$REF_ADDR/v1/keys/verify" "" "$work/hot.txt")
+kg1=$(wrkrun "http://$KG_ADDR/v1/keys/verify" "$KEYGATE_ROOT_KEY" "$work/hot.txt")
+ref2=$(wrkrun "http://$REF_ADDR/v1/keys/verify" "" "$work/hot.txt")
+kg2=$(wrkrun "http://$KG_ADDR/v1/keys/verify" "$KEYGATE_ROOT_KEY" "$work/hot.txt")
+kgcold=$(wrkrun "http://$KG_ADDR/v1/keys/verify" "$KEYGATE_ROOT_KEY" "$work/keys.txt")
 field() { sed -E "s/.*$1=([0-9.]+).*/\1/" <<<"$2"; }
 best() { awk -v a="$(field "$1" "$2")" -v b="$(field "$1" "$3")" 'BEGIN{print (a>b)?a:b}'; }
 ref_rps=$(best rps "$ref1" "$ref2"); kg_rps=$(best rps "$kg1" "$kg2")
 half=$(awk -v r="$kg_rps" 'BEGIN{printf "%d", r/2}')
 echo "== 5. keygate at half its maximum: $half/s for ${DURATION}s" >&2
-"$work/keygate-load" -verify -url "http://$KG_ADDR/v1/keys/verify" -keys "$work/keys.txt" \
+"$work/keygate-load" -verify -url "http://$KG_ADDR/v1/keys/verify" -keys "$work/hot.txt" \
   -rate "$half" -duration "${DURATION}s" -workers 64 -json >"$work/half.json"
 
 # Every verification with a key is a usage event: after a graceful stop
@@ -122,12 +129,13 @@ keygate benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(go version 
 1. In-process verification (limits + quota + usage recorded)
 $(awk '{printf "   %-40s", $1; for (i=3;i<NF;i++) if ($(i+1) ~ /^(ns\/op|allocs\/op|dropped|heapB\/key)$/) printf "  %s %s", $i, $(i+1); print ""}' <<<"$inproc")
 
-2. HTTP POST /v1/keys/verify, wrk -t1 -c$CONNS, ${DURATION}s per run (two runs each, alternating)
+2. HTTP POST /v1/keys/verify, wrk -t1 -c$CONNS, ${DURATION}s per run (two runs each, alternating), warm: the first $HOT keys in turn
    reference server   run 1: $ref1
                       run 2: $ref2
    keygate            run 1: $kg1
                       run 2: $kg2
    keygate / reference (best of each): $(awk -v a="$kg_rps" -v b="$ref_rps" 'BEGIN{printf "%.2f", a/b}')
+   keygate, cold keys (all $N in turn, each request a key's first of the day): $kgcold
    keygate at $half/s (half of its maximum), keygate-load: $(jq -c '{sent,errors,achieved_rate:(.achieved_rate|floor),statuses,latency_ms}' "$work/half.json")
    verifications served (metrics): $served; usage events stored after a graceful restart: $events; dropped: $dropped
 

@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -302,14 +305,88 @@ func statusCondition(w *where, status string, now int64) error {
 }
 
 // ForEachKey calls fn for every stored key, in no particular order,
-// stopping at fn's first error, which it returns unwrapped. It reads one
-// snapshot of the table on a read connection, so fn may call the store.
+// stopping at fn's first error, which it returns unwrapped. fn is called
+// from the caller's goroutine, one key at a time, and may call the store.
+//
+// A large table is read in parts, by rowid range, each on a read
+// connection of its own and decoded on its own goroutine while fn runs,
+// so that loading the verification index uses every core: each part is
+// one snapshot, and a key written while the scan runs may or may not be
+// seen (the engine catches up with those through OnChange or Sync).
 func (s *Store) ForEachKey(ctx context.Context, fn func(*keygate.Key) error) error {
 	if err := s.read(); err != nil {
 		return err
 	}
-	return queryEach(ctx, s, "scan keys", `SELECT `+keyColumns+` FROM keys`, nil, scanKey, fn)
+	var last int64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM keys`).Scan(&last); err != nil {
+		return s.fail("scan keys", err)
+	}
+	// Leave a read connection free for fn, and part only tables worth it.
+	parts := min(scanMaxParts(), s.readConns-1, int(last/scanPartMin))
+	if parts < 2 {
+		return queryEach(ctx, s, "scan keys", `SELECT `+keyColumns+` FROM keys`, nil, scanKey, fn)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []*keygate.Key, 2*parts)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for i := range parts {
+		lo, hi := last*int64(i)/int64(parts), last*int64(i+1)/int64(parts)
+		if i == parts-1 {
+			hi = math.MaxInt64 // and the keys inserted since max(rowid) was read
+		}
+		wg.Go(func() {
+			send := func(b []*keygate.Key) error {
+				select {
+				case batches <- b:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			batch := make([]*keygate.Key, 0, scanBatch)
+			errs[i] = queryEach(ctx, s, "scan keys", `SELECT `+keyColumns+` FROM keys WHERE rowid > ? AND rowid <= ?`, []any{lo, hi}, scanKey,
+				func(k *keygate.Key) error {
+					if batch = append(batch, k); len(batch) < scanBatch {
+						return nil
+					}
+					err := send(batch)
+					batch = make([]*keygate.Key, 0, scanBatch)
+					return err
+				})
+			if errs[i] == nil && len(batch) > 0 {
+				errs[i] = send(batch)
+			}
+		})
+	}
+	go func() { wg.Wait(); close(batches) }()
+	var fnErr error
+	for b := range batches {
+		for _, k := range b {
+			if fnErr != nil {
+				break
+			}
+			if fnErr = fn(k); fnErr != nil {
+				cancel() // stop the readers; the loop drains what they sent
+			}
+		}
+	}
+	if fnErr != nil {
+		return fnErr
+	}
+	return errors.Join(errs...)
 }
+
+// A parted key scan has at most scanMaxParts parts of at least scanPartMin
+// rows; each hands over scanBatch decoded keys at a time. Tests change the
+// variables.
+var (
+	scanPartMin  int64 = 50_000
+	scanMaxParts       = func() int { return runtime.GOMAXPROCS(0) }
+)
+
+const scanBatch = 256
 
 // prepareKey fills in k's ID and times when they are unset, and checks the
 // fields that the schema constrains, so that the caller gets a message it

@@ -56,11 +56,13 @@ type Store struct {
 	// check off.
 	UsageReserve int64
 
-	path   string
-	wdb    *sql.DB // exactly one connection; every transaction is BEGIN IMMEDIATE
-	rdb    *sql.DB // read-only connections
-	cdb    *sql.DB // one connection that checkpoints the WAL
-	closed atomic.Bool
+	path string
+	wdb  *sql.DB // exactly one connection; every transaction is BEGIN IMMEDIATE
+	rdb  *sql.DB // read-only connections, readConns at most
+	cdb  *sql.DB // one connection that checkpoints the WAL
+
+	readConns int
+	closed    atomic.Bool
 
 	checkpoint chan struct{} // a commit happened: the WAL may need a checkpoint
 	stop       chan struct{} // closed by Close
@@ -153,6 +155,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	n := max(4, runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(n)
+	s.readConns = n
 	rdb.SetMaxIdleConns(n)
 	rdb.SetConnMaxLifetime(0)
 	rdb.SetConnMaxIdleTime(0)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"slices"
 	"time"
 
@@ -104,13 +103,9 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	}
 	sh.engineOptions(&eo, s.store, cfg, log)
 	s.eng = engine.New(s.store, eo)
-	if err := s.eng.Load(ctx); err != nil {
+	if err := loadIndex(ctx, s.eng); err != nil {
 		return nil, fmt.Errorf("load keys: %w", err)
 	}
-	// Reading a large index from the store leaves about as much garbage as
-	// the index itself: hand it back to the OS now, not over the next
-	// minutes (docs/BENCHMARKS.md, memory).
-	debug.FreeOSMemory()
 	adm := &manage.Service{Store: s.store, Hasher: hasher, Now: cfg.now, KeyPrefix: cfg.KeyPrefix, DefaultScopes: cfg.scopes, AllowPrivateWebhooks: cfg.WebhooksAllowPrivate,
 		MaxKeysPerAccount: cfg.MaxKeysPerAccount}
 	dispatcher := &webhook.Dispatcher{Store: s.store, AllowPrivate: cfg.WebhooksAllowPrivate, Logger: log, Now: cfg.now}
