@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +70,10 @@ type serveConfig struct {
 	// metrics permission on /metrics.
 	MetricsAddr string
 	MetricsAuth bool
+	// AdminAddr, when set, serves the operator's API (adminAPIRoutes) on a
+	// listener of its own; Addr then answers it with 404 and keeps what
+	// developers and protected services call (publicAPIRoutes).
+	AdminAddr string
 	// GitHubKeysFile holds GitHub's secret-scanning public keys, for
 	// installs that cannot fetch them from GitHubKeysURL.
 	GitHubKeysFile string
@@ -112,6 +117,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "the private key of --tls-cert, a PEM `FILE`")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this `HOST:PORT` only (with TLS when --tls-cert is set), not on --addr")
 	fs.BoolVar(&c.MetricsAuth, "metrics-auth", false, "require a root key with the metrics permission on /metrics")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "", "serve the admin API (every /v1/ endpoint that needs a root key with admin:read or admin:write) on this `HOST:PORT` only (with TLS when --tls-cert is set); --addr then answers it with 404 and keeps registration, POST /v1/keys/verify, /v1/leaks/github, the portal and the gateway")
 	fs.StringVar(&c.GitHubKeysFile, "github-keys-file", "", "GitHub's secret-scanning public keys, in the JSON GitHub serves, in this `FILE` (default: fetched from --github-keys-url when a leak report arrives)")
 	fs.StringVar(&c.GitHubKeysURL, "github-keys-url", leak.GitHubKeysURL, "where GitHub's secret-scanning public keys are fetched from (`URL`)")
 	fs.StringVar(&c.Redis, "redis", "", "Redis `URL` (redis://host:6379/0, rediss:// for TLS) shared by every instance on one PostgreSQL --db: rate limits and quotas counted across instances, changes applied everywhere at once (prefer KEYGATE_REDIS when it holds a password)")
@@ -189,11 +195,22 @@ func (c *serveConfig) validate(logOut io.Writer) error {
 		return fmt.Errorf("%w: --tls-cert and --tls-key go together: give both or neither", errUsage)
 	}
 	if c.MetricsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			return fmt.Errorf("%w: --metrics-addr %q: give HOST:PORT, such as 127.0.0.1:9090", errUsage, c.MetricsAddr)
+		if err := checkListenAddr("--metrics-addr", c.MetricsAddr, "127.0.0.1:9090"); err != nil {
+			return err
 		}
-		if c.MetricsAddr == c.Addr {
+		if sameListenAddr(c.MetricsAddr, c.Addr) {
 			return fmt.Errorf("%w: --metrics-addr must differ from --addr", errUsage)
+		}
+	}
+	if c.AdminAddr != "" {
+		if err := checkListenAddr("--admin-addr", c.AdminAddr, "10.0.0.5:8081"); err != nil {
+			return err
+		}
+		if sameListenAddr(c.AdminAddr, c.Addr) {
+			return fmt.Errorf("%w: --admin-addr must differ from --addr: the admin API gets a listener of its own", errUsage)
+		}
+		if sameListenAddr(c.AdminAddr, c.MetricsAddr) {
+			return fmt.Errorf("%w: --admin-addr must differ from --metrics-addr", errUsage)
 		}
 	}
 	if c.UpstreamTimeout <= 0 {
@@ -218,6 +235,29 @@ func (c *serveConfig) validate(logOut io.Writer) error {
 		c.github = leak.NewKeyring(leak.KeyringOptions{URL: c.GitHubKeysURL})
 	}
 	return nil
+}
+
+// checkListenAddr checks the HOST:PORT given to flag: a port number, and
+// a host that may be empty (every interface). example is shown in the error.
+func checkListenAddr(flag, addr, example string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s %q: give HOST:PORT, such as %s", errUsage, flag, addr, example)
+	}
+	return nil
+}
+
+// sameListenAddr reports whether two listen addresses are the same one.
+// Port 0 picks a free port for each listener, so it never collides.
+func sameListenAddr(a, b string) bool {
+	if a == "" || a != b {
+		return false
+	}
+	_, port, err := net.SplitHostPort(a)
+	return err != nil || port != "0"
 }
 
 // parseCIDRList reads a comma-separated list of CIDRs given to flag.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keygate/keygate"
@@ -21,6 +22,7 @@ import (
 	"github.com/keygate/keygate/metrics"
 	"github.com/keygate/keygate/portal"
 	"github.com/keygate/keygate/postgres"
+	"github.com/keygate/keygate/problem"
 	"github.com/keygate/keygate/quota"
 	"github.com/keygate/keygate/webhook"
 )
@@ -41,6 +43,9 @@ type runningServer struct {
 	http    *http.Server
 	// metricsHTTP serves /metrics alone with --metrics-addr.
 	metricsHTTP *http.Server
+	// adminHTTP serves the admin API with --admin-addr, at adminAddr.
+	adminHTTP *http.Server
+	adminAddr string
 	// certs serves and reloads the TLS pair with --tls-cert.
 	certs *certReloader
 	// onClose, when set, runs once the server has stopped (the demo's
@@ -164,8 +169,13 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 		// One budget per client IP for POST /v1/register and the sign-up page.
 		pt.SignupLimit = apiSrv.RegistrationLimit
 	}
+	apiH := apiSrv.Handler()
+	var split *apiSplit
+	if cfg.AdminAddr != "" {
+		split = &apiSplit{api: apiH, log: log}
+	}
 	s.http = &http.Server{
-		Handler:           s.handler(apiSrv, gw, pt),
+		Handler:           s.handler(apiSrv, apiH, split, gw, pt),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -183,10 +193,17 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	s.addr = ln.Addr().String()
-	var metricsLn net.Listener
+	var metricsLn, adminLn net.Listener
+	closeListeners := func() {
+		for _, l := range []net.Listener{ln, metricsLn, adminLn} {
+			if l != nil {
+				l.Close()
+			}
+		}
+	}
 	if cfg.MetricsAddr != "" {
 		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
-			ln.Close()
+			closeListeners()
 			return nil, fmt.Errorf("listen on --metrics-addr %s: %w", cfg.MetricsAddr, err)
 		}
 		s.metricsHTTP = &http.Server{
@@ -194,11 +211,20 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: s.http.ErrorLog,
 		}
 	}
-	if err := bootstrap(ctx, adm, cfg.RootKeyFile, stdout, log); err != nil {
-		ln.Close()
-		if metricsLn != nil {
-			metricsLn.Close()
+	if split != nil {
+		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			closeListeners()
+			return nil, fmt.Errorf("listen on --admin-addr %s: %w", cfg.AdminAddr, err)
 		}
+		s.adminAddr = adminLn.Addr().String()
+		// The timeouts of --addr: imports (up to 32 MiB) are sent here.
+		s.adminHTTP = &http.Server{
+			Handler: split.adminHandler(), TLSConfig: s.http.TLSConfig, ReadHeaderTimeout: s.http.ReadHeaderTimeout,
+			ReadTimeout: s.http.ReadTimeout, WriteTimeout: s.http.WriteTimeout, IdleTimeout: s.http.IdleTimeout, ErrorLog: s.http.ErrorLog,
+		}
+	}
+	if err := bootstrap(ctx, adm, cfg.RootKeyFile, stdout, log); err != nil {
+		closeListeners()
 		return nil, err
 	}
 
@@ -224,16 +250,20 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 		}
 		close(s.webhooksDone)
 	}()
-	s.serveErr = make(chan error, 2)
+	s.serveErr = make(chan error, 3)
 	go func() { s.serveErr <- serve(s.http, ln) }()
 	if s.metricsHTTP != nil {
 		go func() { s.serveErr <- serve(s.metricsHTTP, metricsLn) }()
 		log.Info("metrics listening", "addr", metricsLn.Addr().String(), "tls", s.certs != nil, "auth", cfg.MetricsAuth)
 	}
+	if s.adminHTTP != nil {
+		go func() { s.serveErr <- serve(s.adminHTTP, adminLn) }()
+		log.Info("admin API listening", "addr", s.adminAddr, "tls", s.certs != nil)
+	}
 	if s.certs != nil {
 		s.certs.watch()
 	}
-	log.Info("keygate listening", "addr", ln.Addr().String(), "tls", s.certs != nil, "upstream", cfg.Upstream, "db", redactDB(cfg.DB), "redis", redactRedis(cfg.Redis), "version", keygate.Version, "registration", cfg.Registration)
+	log.Info("keygate listening", "addr", ln.Addr().String(), "admin_addr", s.adminAddr, "tls", s.certs != nil, "upstream", cfg.Upstream, "db", redactDB(cfg.DB), "redis", redactRedis(cfg.Redis), "version", keygate.Version, "registration", cfg.Registration)
 	return s, nil
 }
 
@@ -245,22 +275,155 @@ func serve(srv *http.Server, ln net.Listener) error {
 	return srv.Serve(ln)
 }
 
-// handler is the server's top-level mux. The API claims its own paths
-// (/v1/, /healthz, /readyz, /metrics, …); with --upstream the gateway
-// takes every other path, and without it the API answers them with 404
-// problems. The portal takes /portal and everything under it. Mount new
-// handlers here.
-func (s *runningServer) handler(apiSrv *api.Server, gw http.Handler, pt *portal.Server) http.Handler {
+// handler is the top-level mux of --addr. The API, apiH, claims its own
+// paths (/v1/, /healthz, /readyz, /metrics, …); with --admin-addr (split
+// set) only its public part under /v1/. With --upstream the gateway takes
+// every other path, and without it the API answers them with 404 problems.
+// The portal takes /portal and everything under it. Mount new handlers
+// here (and on the admin listener, apiSplit.adminHandler, if operators
+// call them).
+func (s *runningServer) handler(apiSrv *api.Server, apiH http.Handler, split *apiSplit, gw http.Handler, pt *portal.Server) http.Handler {
 	mux := http.NewServeMux()
-	apiSrv.Mount(mux)
+	for _, p := range apiSrv.MountPaths() {
+		if p == "/v1/" && split != nil {
+			mux.Handle(p, split.publicV1())
+			continue
+		}
+		mux.Handle(p, apiH)
+	}
 	pt.Mount(mux)
 	if gw != nil {
 		mux.Handle("/", gw)
 	} else {
-		mux.Handle("/", apiSrv.Handler())
+		mux.Handle("/", apiH)
 	}
 	return mux
 }
+
+// With --admin-addr the API is split between two listeners. What
+// developers and protected services call — publicAPIRoutes — is served on
+// --addr only; every other /v1/ endpoint, the operator's API that needs a
+// root key with admin:read or admin:write, on --admin-addr only; the
+// routes of sharedAPIRoutes on both. A /v1/ route added to the API is the
+// operator's unless it is listed here: TestAdminSplitFollowsOpenAPI checks
+// the lists against api/openapi.json.
+var (
+	publicAPIRoutes = []string{
+		"POST /v1/register",     // self-service registration
+		"POST /v1/keys/verify",  // services checking keys, with a root key that has only verify
+		"POST /v1/leaks/github", // GitHub secret scanning, signed by GitHub
+	}
+	sharedAPIRoutes = []string{"GET /v1/openapi.json", "GET /healthz", "GET /readyz"}
+)
+
+// apiSplit serves the API's handler, api, on the two listeners of
+// --admin-addr, each with the routes that belong to it. A request that is
+// not its listener's is answered with a 404 problem naming the other
+// listener's flag. Either way a key in the URL is refused by the API with
+// KEY_IN_QUERY first, and audited, as without --admin-addr.
+type apiSplit struct {
+	api http.Handler
+	log *slog.Logger
+}
+
+// publicV1 serves /v1/ on --addr: publicAPIRoutes and the OpenAPI
+// document.
+func (a *apiSplit) publicV1() http.Handler {
+	mine := http.NewServeMux()
+	for _, p := range append(slices.Clone(publicAPIRoutes), sharedAPIRoutes...) {
+		mine.Handle(p, a.api)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := keyauth.KeyInURL(r.URL); ok {
+			a.api.ServeHTTP(w, r) // refused before any route is chosen
+			return
+		}
+		h, pattern := mine.Handler(r)
+		if pattern != "" {
+			a.api.ServeHTTP(w, r)
+			return
+		}
+		if allow := allowedMethods(h, r); allow != "" {
+			w.Header().Set("Allow", allow)
+			a.refuse(w, r, keygate.Errorf(keygate.EMETHOD, "%s is not allowed on %s; use %s.", r.Method, r.URL.Path, allow))
+			return
+		}
+		a.refuse(w, r, keygate.Errorf(keygate.ENOTFOUND,
+			"There is no endpoint at %s on this address: the admin API is served on the admin address (--admin-addr) only; see /v1/openapi.json for the API.", r.URL.Path))
+	})
+}
+
+// adminHandler is the whole handler of --admin-addr: every /v1/ route but
+// publicAPIRoutes, and /healthz and /readyz. Everything else — the
+// portal, the gateway, /metrics — answers 404.
+func (a *apiSplit) adminHandler() http.Handler {
+	public := http.NewServeMux()
+	for _, p := range publicAPIRoutes {
+		public.Handle(p, a.api)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := keyauth.KeyInURL(r.URL); ok {
+			a.api.ServeHTTP(w, r)
+			return
+		}
+		if _, pattern := public.Handler(r); pattern != "" {
+			a.refuse(w, r, keygate.Errorf(keygate.ENOTFOUND,
+				"%s is served on the public address (--addr), not on the admin address.", pattern))
+			return
+		}
+		a.api.ServeHTTP(w, r)
+	}))
+	for _, p := range sharedAPIRoutes {
+		if !strings.HasPrefix(p, "GET /v1/") {
+			mux.Handle(strings.TrimPrefix(p, "GET "), a.api)
+		}
+	}
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := keyauth.KeyInURL(r.URL); ok {
+			a.api.ServeHTTP(w, r)
+			return
+		}
+		a.refuse(w, r, keygate.Errorf(keygate.ENOTFOUND,
+			"There is no endpoint at %s on this address: it serves only the admin API under /v1/, /healthz and /readyz; the portal, the gateway and /metrics are on --addr (or --metrics-addr).", r.URL.Path))
+	}))
+	return mux
+}
+
+// refuse answers a request that is not its listener's with err as a
+// problem, and logs it as the API logs its requests.
+func (a *apiSplit) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	p := problem.FromError(err)
+	problem.Write(w, p)
+	a.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("method", r.Method),
+		slog.String("path", keyauth.SafePath(r.URL.Path)),
+		slog.Int("status", p.Status),
+		slog.String("remote", r.RemoteAddr))
+}
+
+// allowedMethods returns the Allow header with which h, a mux's answer
+// for a request it has no route for, refuses r: the methods the path has
+// routes for, or "" when it has none (404).
+func allowedMethods(h http.Handler, r *http.Request) string {
+	probe := &probeWriter{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	if probe.status != http.StatusMethodNotAllowed {
+		return ""
+	}
+	return probe.header.Get("Allow")
+}
+
+// probeWriter keeps the status and headers of a mux's plain-text 404 or
+// 405 answer and drops its body.
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header         { return p.header }
+func (p *probeWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (p *probeWriter) WriteHeader(code int)        { p.status = code }
 
 // portalScopes are the scopes developers may give their keys in the
 // portal: those of --default-scopes and those the gateway's route rules

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 )
 
 // wait blocks until ctx is done or the HTTP server stops on its own, and
@@ -21,21 +22,29 @@ func (s *runningServer) wait(ctx context.Context) error {
 	}
 }
 
-// Close stops taking requests and lets those in flight finish, then writes
-// every buffered usage event and the quota counters, and closes the store.
+// Close stops taking requests on every listener at once and lets those in
+// flight finish (for up to shutdownTimeout), then writes every buffered
+// usage event and the quota counters, and closes the store.
 func (s *runningServer) Close() error {
 	if s.onClose != nil {
 		defer s.onClose()
 	}
 	s.log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	err := s.http.Shutdown(shutCtx)
-	if s.metricsHTTP != nil {
-		if merr := s.metricsHTTP.Shutdown(shutCtx); err == nil {
-			err = merr
+	defer cancel()
+	var servers []*http.Server
+	for _, srv := range []*http.Server{s.http, s.adminHTTP, s.metricsHTTP} {
+		if srv != nil {
+			servers = append(servers, srv)
 		}
 	}
-	cancel()
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, srv := range servers {
+		wg.Go(func() { errs[i] = srv.Shutdown(shutCtx) })
+	}
+	wg.Wait()
+	err := errors.Join(errs...)
 	if s.certs != nil {
 		s.certs.close()
 	}
