@@ -46,6 +46,9 @@ type runningServer struct {
 	// adminHTTP serves the admin API with --admin-addr, at adminAddr.
 	adminHTTP *http.Server
 	adminAddr string
+	// exposures audits keys found in URLs in the background; Close waits
+	// for its writes.
+	exposures *manage.Exposures
 	// certs serves and reloads the TLS pair with --tls-cert.
 	certs *certReloader
 	// onClose, when set, runs once the server has stopped (the demo's
@@ -148,6 +151,7 @@ func openServer(ctx context.Context, cfg *serveConfig, stdout io.Writer) (_ *run
 	}
 	exposures := &manage.Exposures{Service: adm, Lookup: s.eng.Find, Logger: log,
 		ClientIP: func(r *http.Request) string { return keyauth.ClientIP(r, cfg.proxies).String() }}
+	s.exposures = exposures
 	apiSrv.Exposed = func(r *http.Request, e keyauth.Exposure) { exposures.Report(r, e.Key, e.Where) }
 	var gw http.Handler
 	if cfg.upstream != nil {

@@ -23,8 +23,9 @@ func (s *runningServer) wait(ctx context.Context) error {
 }
 
 // Close stops taking requests on every listener at once and lets those in
-// flight finish (for up to shutdownTimeout), then writes every buffered
-// usage event and the quota counters, and closes the store.
+// flight finish, waits for the audit writes of keys found in URLs, then
+// writes every buffered usage event and the quota counters, and closes the
+// store. All of it but the last writes is bounded by shutdownTimeout.
 func (s *runningServer) Close() error {
 	if s.onClose != nil {
 		defer s.onClose()
@@ -48,6 +49,7 @@ func (s *runningServer) Close() error {
 	if s.certs != nil {
 		s.certs.close()
 	}
+	s.waitExposures(shutCtx)
 	// No request is in flight any more: the loops flush once more as they
 	// stop, before the store closes.
 	s.stopLoops()
@@ -59,6 +61,28 @@ func (s *runningServer) Close() error {
 	}
 	s.log.Info("stopped", "usage_events_written", s.usage.Written(), "usage_events_dropped", s.usage.Dropped())
 	return err
+}
+
+// waitExposures waits, until ctx is done, for the key.exposed audit events
+// of requests already answered to be written, so that a key refused in a
+// URL just before a shutdown is still in the audit log.
+func (s *runningServer) waitExposures(ctx context.Context) {
+	if s.exposures == nil {
+		return
+	}
+	if ctx.Err() != nil {
+		// Requests may still be running and reporting: waiting is not
+		// possible, and the time for it is spent.
+		s.log.Warn("shutdown: not waiting for key exposures still being audited: the shutdown took too long")
+		return
+	}
+	done := make(chan struct{})
+	go func() { s.exposures.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("shutdown: key exposures still being audited were given up: the shutdown took too long")
+	}
 }
 
 // closeStore closes the store and logs a failure, which may mean the last
