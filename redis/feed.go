@@ -23,9 +23,15 @@ var _ engine.Feed = (*Feed)(nil)
 // from the store (engine.ChangeResync).
 const feedBuffer = 4096
 
-// floodAt is how many changes waiting to be published make the publisher
-// replace them all with one engine.ChangeResync.
-const floodAt = 256
+// floodAt is how many changes waiting to be published, or published
+// within one floodWindow, make a flood (a bulk import): the publisher
+// replaces the rest with one engine.ChangeResync. Counting by time as well
+// as by queue makes a flood a flood however fast the publisher drains the
+// queue.
+const (
+	floodAt     = 256
+	floodWindow = 100 * time.Millisecond
+)
 
 // message is what the feed publishes: which record changed, and which
 // instance changed it. Records themselves stay in the store: receivers
@@ -61,6 +67,9 @@ type Feed struct {
 	// lost is set when Publish dropped a change: the publisher then
 	// tells the other instances to resync.
 	lost atomic.Bool
+	// window is the floodWindow (Unix time / floodWindow) that inWindow
+	// counts the changes of.
+	window, inWindow atomic.Int64
 }
 
 // NewFeed returns a Feed on client. Changes are published while Subscribe
@@ -84,8 +93,17 @@ func (f *Feed) Dropped() uint64   { return f.dropped.Load() }
 func (f *Feed) Received() uint64  { return f.received.Load() }
 
 // Publish queues c for the other instances. It never blocks: when the
-// queue is full, c is dropped and counted.
+// queue is full, c is dropped and counted; past floodAt changes in one
+// floodWindow, c is dropped for the resync that follows the flood.
 func (f *Feed) Publish(c keygate.Change) {
+	w := time.Now().UnixNano() / int64(floodWindow)
+	if old := f.window.Load(); old != w && f.window.CompareAndSwap(old, w) {
+		f.inWindow.Store(0)
+	}
+	if f.inWindow.Add(1) > floodAt {
+		f.lost.Store(true)
+		return
+	}
 	select {
 	case f.pub <- c:
 	default:

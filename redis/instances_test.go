@@ -345,9 +345,8 @@ func TestImportOverflowsTheFeed(t *testing.T) {
 		}
 		return true
 	})
-	if got := b.engine.Syncs(); got <= before {
-		t.Errorf("the other instance synced %d times, as many as before the import: want one for the import", got)
-	}
+	// The sync that applied the keys counts itself once it has applied them.
+	waitFor(t, "the other instance to count a sync for the import", func() bool { return b.engine.Syncs() > before })
 	if got := b.feed.Received(); got > n/2 {
 		t.Errorf("the other instance received %d messages for %d imported keys: the flood was not replaced by a resync", got, n)
 	}
