@@ -4,9 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 const accountColumns = `id, name, email, tier, password_hash, created_at, updated_at, disabled_at, operator`
@@ -16,30 +16,11 @@ const accountColumns = `id, name, email, tier, password_hash, created_at, update
 // email to lower case, and an empty firstKey.AccountID to a.ID. ECONFLICT
 // if the email is taken, EINVALID if a tier does not exist.
 func (s *Store) CreateAccount(ctx context.Context, a *keygate.Account, firstKey *keygate.Key, ev ...*keygate.AuditEvent) error {
-	now := s.now()
-	if a.ID == "" {
-		a.ID = keygate.NewID(keygate.PrefixAccount, now)
-	}
-	a.Email = normalizeEmail(a.Email)
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = now
-	}
-	if a.UpdatedAt.IsZero() {
-		a.UpdatedAt = a.CreatedAt
-	}
-	if firstKey != nil {
-		if firstKey.AccountID == "" {
-			firstKey.AccountID = a.ID
-		}
-		if firstKey.AccountID != a.ID {
-			return keygate.Errorf(keygate.EINVALID, "The first key must belong to the account being created (%s), not %s.", a.ID, firstKey.AccountID)
-		}
-		if err := prepareKey(firstKey, now); err != nil {
-			return err
-		}
+	if err := sqlstore.PrepareAccount(a, firstKey, s.now()); err != nil {
+		return err
 	}
 	return s.write(ctx, "create account", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
-		if err := tierExists(ctx, tx, a.Tier, unknownTier); err != nil {
+		if err := tierExists(ctx, tx, a.Tier, sqlstore.UnknownTier); err != nil {
 			return nil, err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -52,7 +33,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *keygate.Account, firstKey 
 			if err := insertKey(ctx, tx, firstKey); err != nil {
 				return nil, err
 			}
-			changes = append(changes, keyChange(firstKey))
+			changes = append(changes, sqlstore.KeyChange(firstKey))
 		}
 		return changes, nil
 	})
@@ -70,7 +51,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keygate.A
 	err := s.write(ctx, "update account", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
 		cur, err := scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, accountNotFound(id)
+			return nil, sqlstore.AccountNotFound(id)
 		}
 		if err != nil {
 			return nil, err
@@ -84,11 +65,8 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keygate.A
 		if err != nil {
 			return nil, err
 		}
-		a.ID, a.CreatedAt = cur.ID, cur.CreatedAt
-		a.Email = normalizeEmail(a.Email)
-		a.UpdatedAt = stored(a.UpdatedAt)
-		a.DisabledAt = storedPtr(a.DisabledAt)
-		if err := tierExists(ctx, tx, a.Tier, unknownTier); err != nil {
+		sqlstore.PrepareAccountUpdate(&a, cur)
+		if err := tierExists(ctx, tx, a.Tier, sqlstore.UnknownTier); err != nil {
 			return nil, err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE accounts SET name = ?, email = ?, tier = ?, password_hash = ?, updated_at = ?,
@@ -117,7 +95,7 @@ func (s *Store) Account(ctx context.Context, id string) (*keygate.Account, error
 // AccountByEmail returns the account with the given email, compared without
 // regard to case; ENOTFOUND if there is none.
 func (s *Store) AccountByEmail(ctx context.Context, email string) (*keygate.Account, error) {
-	return s.account(ctx, "email", normalizeEmail(email))
+	return s.account(ctx, "email", sqlstore.NormalizeEmail(email))
 }
 
 func (s *Store) account(ctx context.Context, column, value string) (*keygate.Account, error) {
@@ -126,7 +104,7 @@ func (s *Store) account(ctx context.Context, column, value string) (*keygate.Acc
 	}
 	a, err := scanAccount(s.rdb.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE `+column+` = ?`, value))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, keygate.Errorf(keygate.ENOTFOUND, "No account with %s %q exists.", column, value)
+		return nil, sqlstore.NoAccountWith(column, value)
 	}
 	if err != nil {
 		return nil, s.fail("get account", err)
@@ -139,18 +117,9 @@ func (s *Store) Accounts(ctx context.Context, f keygate.AccountFilter) ([]*keyga
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	var w where
-	if f.Email != "" {
-		w.add("email = ?", normalizeEmail(f.Email))
-	}
-	if f.Tier != "" {
-		w.add("tier = ?", f.Tier)
-	}
-	if f.After != "" {
-		w.add("id > ?", f.After)
-	}
-	return queryAll(ctx, s, "list accounts", `SELECT `+accountColumns+` FROM accounts`+w.String()+` ORDER BY id LIMIT ?`,
-		append(w.args, pageSize(f.Limit)), scanAccount)
+	w := sqlstore.AccountFilter(dialect, f)
+	return queryAll(ctx, s, "list accounts", `SELECT `+accountColumns+` FROM accounts`+w.String()+` ORDER BY id LIMIT `+w.Next(sqlstore.PageSize(f.Limit)),
+		w.Args(), scanAccount)
 }
 
 func scanAccount(sc scanner) (*keygate.Account, error) {
@@ -166,24 +135,15 @@ func scanAccount(sc scanner) (*keygate.Account, error) {
 	return &a, nil
 }
 
-func normalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
-
-func accountNotFound(id string) error {
-	return keygate.Errorf(keygate.ENOTFOUND, "No account with id %q exists.", id)
-}
-
 // accountConflict explains a failed insert or update of a.
 func accountConflict(err error, a *keygate.Account) error {
 	switch {
 	case uniqueViolation(err, "accounts.email"):
-		return &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-			Message: "An account with email \"" + a.Email + "\" already exists; log in, or use another address."}
+		return sqlstore.AccountEmailTaken(err, a.Email)
 	case uniqueViolation(err, "accounts.id"):
-		return &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-			Message: "An account with id \"" + a.ID + "\" already exists."}
+		return sqlstore.AccountIDTaken(err, a.ID)
 	case foreignKeyViolation(err):
-		return &keygate.Error{Code: keygate.EINVALID, Err: err,
-			Message: "Tier \"" + a.Tier + "\" does not exist; create it first, or pick an existing tier."}
+		return sqlstore.TierMissing(err, a.Tier)
 	}
 	return err
 }

@@ -3,31 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 const auditColumns = `id, time, actor, action, target_type, target_id, details`
-
-// prepareEvent sets an empty ev.ID to a new ID and a zero ev.Time to now.
-func prepareEvent(ev *keygate.AuditEvent, now time.Time) error {
-	if ev == nil {
-		return keygate.Errorf(keygate.EINTERNAL, "An audit event passed to the store is nil.")
-	}
-	if ev.Time.IsZero() {
-		ev.Time = now
-	}
-	if ev.ID == "" {
-		ev.ID = keygate.NewID(keygate.PrefixAudit, ev.Time)
-	}
-	if len(ev.Details) > 0 && !json.Valid(ev.Details) {
-		return keygate.Errorf(keygate.EINVALID, "The details of audit event %s are not valid JSON.", ev.ID)
-	}
-	return nil
-}
 
 // insertEvents stores evs in tx, and the webhook events they raise (see
 // enqueueWebhooks), so that they commit or roll back with the write they
@@ -43,10 +25,9 @@ func insertEvents(ctx context.Context, tx *sql.Tx, evs []*keygate.AuditEvent) er
 func insertAuditRows(ctx context.Context, tx *sql.Tx, evs []*keygate.AuditEvent) error {
 	for _, ev := range evs {
 		_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			ev.ID, millis(ev.Time), ev.Actor, ev.Action, ev.TargetType, ev.TargetID, nullJSON(ev.Details))
+			ev.ID, millis(ev.Time), ev.Actor, ev.Action, ev.TargetType, ev.TargetID, sqlstore.NullJSON(ev.Details))
 		if uniqueViolation(err, "audit_events.id") {
-			return &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-				Message: "An audit event with id \"" + ev.ID + "\" already exists."}
+			return sqlstore.AuditEventIDTaken(err, ev.ID)
 		}
 		if err != nil {
 			return err
@@ -61,7 +42,7 @@ func insertAuditRows(ctx context.Context, tx *sql.Tx, evs []*keygate.AuditEvent)
 func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []*keygate.AuditEvent) error {
 	now := s.now()
 	for _, ev := range evs {
-		if err := prepareEvent(ev, now); err != nil {
+		if err := sqlstore.PrepareEvent(ev, now); err != nil {
 			return err
 		}
 	}
@@ -75,39 +56,19 @@ func (s *Store) AuditEvents(ctx context.Context, f keygate.AuditFilter) ([]*keyg
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	var w where
-	if f.Actor != "" {
-		w.add("actor = ?", f.Actor)
-	}
-	if f.Action != "" {
-		w.add("action = ?", f.Action)
-	}
-	if f.TargetType != "" {
-		w.add("target_type = ?", f.TargetType)
-	}
-	if f.TargetID != "" {
-		w.add("target_id = ?", f.TargetID)
-	}
-	if !f.Since.IsZero() {
-		w.add("time >= ?", millis(f.Since))
-	}
-	if !f.Until.IsZero() {
-		w.add("time < ?", millis(f.Until))
-	}
+	var at int64
 	if f.Before != "" {
-		var at int64
 		err := s.rdb.QueryRowContext(ctx, `SELECT time FROM audit_events WHERE id = ?`, f.Before).Scan(&at)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, keygate.Errorf(keygate.EINVALID,
-				"The cursor %q names no audit event; pass the id of the last event of the previous page.", f.Before)
+			return nil, sqlstore.NoAuditCursor(f.Before)
 		}
 		if err != nil {
 			return nil, s.fail("list audit events", err)
 		}
-		w.add("(time < ? OR (time = ? AND id < ?))", at, at, f.Before)
 	}
+	w := sqlstore.AuditFilter(dialect, f, at)
 	return queryAll(ctx, s, "list audit events", `SELECT `+auditColumns+` FROM audit_events`+w.String()+
-		` ORDER BY time DESC, id DESC LIMIT ?`, append(w.args, pageSize(f.Limit)), scanAuditEvent)
+		` ORDER BY time DESC, id DESC LIMIT `+w.Next(sqlstore.PageSize(f.Limit)), w.Args(), scanAuditEvent)
 }
 
 func scanAuditEvent(sc scanner) (*keygate.AuditEvent, error) {

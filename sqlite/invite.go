@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 var _ keygate.InviteStore = (*Store)(nil)
@@ -19,7 +20,7 @@ func (s *Store) CreateInvite(ctx context.Context, inv *keygate.Invite, evs ...*k
 			inv.ID, inv.Note, inv.Start, inv.Hash, inv.CreatedBy, millis(inv.CreatedAt), millis(inv.ExpiresAt),
 			nullMillis(inv.UsedAt), inv.UsedBy, nullMillis(inv.RevokedAt))
 		if uniqueViolation(err, "invites.id") || uniqueViolation(err, "invites.hash") {
-			return nil, &keygate.Error{Code: keygate.ECONFLICT, Err: err, Message: "An invitation with that id or code is already stored."}
+			return nil, sqlstore.InviteTaken(err)
 		}
 		return nil, err
 	})
@@ -35,7 +36,7 @@ func (s *Store) UpdateInvite(ctx context.Context, id string, fn func(*keygate.In
 	err := s.write(ctx, "update invite", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
 		cur, err := scanInvite(tx.QueryRowContext(ctx, `SELECT `+inviteColumns+` FROM invites WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, inviteNotFound(id)
+			return nil, sqlstore.InviteNotFound(id)
 		}
 		if err != nil {
 			return nil, err
@@ -49,7 +50,7 @@ func (s *Store) UpdateInvite(ctx context.Context, id string, fn func(*keygate.In
 		if err != nil {
 			return nil, err
 		}
-		inv.UsedAt, inv.RevokedAt = storedPtr(inv.UsedAt), storedPtr(inv.RevokedAt)
+		inv.UsedAt, inv.RevokedAt = sqlstore.StoredPtr(inv.UsedAt), sqlstore.StoredPtr(inv.RevokedAt)
 		if _, err := tx.ExecContext(ctx, `UPDATE invites SET used_at = ?, used_by = ?, revoked_at = ? WHERE id = ?`,
 			nullMillis(inv.UsedAt), inv.UsedBy, nullMillis(inv.RevokedAt), cur.ID); err != nil {
 			return nil, err
@@ -70,13 +71,13 @@ func (s *Store) UpdateInvite(ctx context.Context, id string, fn func(*keygate.In
 
 // Invite returns the invitation with id; ENOTFOUND if there is none.
 func (s *Store) Invite(ctx context.Context, id string) (*keygate.Invite, error) {
-	return s.oneInvite(ctx, "id", id, inviteNotFound(id))
+	return s.oneInvite(ctx, "id", id, sqlstore.InviteNotFound(id))
 }
 
 // InviteByHash returns the invitation whose code hashes to hash; ENOTFOUND
 // if none does.
 func (s *Store) InviteByHash(ctx context.Context, hash string) (*keygate.Invite, error) {
-	return s.oneInvite(ctx, "hash", hash, keygate.Errorf(keygate.ENOTFOUND, "No invitation has that code."))
+	return s.oneInvite(ctx, "hash", hash, sqlstore.NoInviteCode())
 }
 
 func (s *Store) oneInvite(ctx context.Context, column, value string, missing error) (*keygate.Invite, error) {
@@ -99,12 +100,9 @@ func (s *Store) Invites(ctx context.Context, f keygate.InviteFilter) ([]*keygate
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	var w where
-	if f.Before != "" {
-		w.add("id < ?", f.Before)
-	}
-	return queryAll(ctx, s, "list invites", `SELECT `+inviteColumns+` FROM invites`+w.String()+` ORDER BY id DESC LIMIT ?`,
-		append(w.args, pageSize(f.Limit)), scanInvite)
+	w := sqlstore.InviteFilter(dialect, f)
+	return queryAll(ctx, s, "list invites", `SELECT `+inviteColumns+` FROM invites`+w.String()+` ORDER BY id DESC LIMIT `+w.Next(sqlstore.PageSize(f.Limit)),
+		w.Args(), scanInvite)
 }
 
 func scanInvite(sc scanner) (*keygate.Invite, error) {
@@ -119,8 +117,4 @@ func scanInvite(sc scanner) (*keygate.Invite, error) {
 	inv.CreatedAt, inv.ExpiresAt = fromMillis(created), fromMillis(expires)
 	inv.UsedAt, inv.RevokedAt = fromNullMillis(used), fromNullMillis(revoked)
 	return &inv, nil
-}
-
-func inviteNotFound(id string) error {
-	return keygate.Errorf(keygate.ENOTFOUND, "There is no invitation %q.", id)
 }

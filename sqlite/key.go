@@ -4,15 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"runtime"
 	"sync"
-	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 const keyColumns = `id, account_id, name, env, start, last4, hash, hash_alg, tier,
@@ -36,14 +35,14 @@ const updateKeySQL = `UPDATE keys SET name = ?, tier = ?, quota_per_day = ?, rat
 // and UpdatedAt to Now. ENOTFOUND if the account does not exist, EINVALID if
 // the tier does not exist, ECONFLICT if the hash or the ID is already stored.
 func (s *Store) CreateKey(ctx context.Context, k *keygate.Key, ev ...*keygate.AuditEvent) error {
-	if err := prepareKey(k, s.now()); err != nil {
+	if err := sqlstore.PrepareKey(k, s.now()); err != nil {
 		return err
 	}
 	return s.write(ctx, "create key", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
 		if err := insertKey(ctx, tx, k); err != nil {
 			return nil, err
 		}
-		return []keygate.Change{keyChange(k)}, nil
+		return []keygate.Change{sqlstore.KeyChange(k)}, nil
 	})
 }
 
@@ -107,9 +106,9 @@ func (s *Store) RotateKey(ctx context.Context, id string, fn func(*keygate.Key) 
 			return nil, err
 		}
 		if r == nil {
-			return nil, keygate.Errorf(keygate.EINTERNAL, "Rotating key %s produced no replacement.", id)
+			return nil, sqlstore.NoReplacement(id)
 		}
-		if err := prepareKey(r, s.now()); err != nil {
+		if err := sqlstore.PrepareKey(r, s.now()); err != nil {
 			return nil, err
 		}
 		k.ID = cur.ID
@@ -123,7 +122,7 @@ func (s *Store) RotateKey(ctx context.Context, id string, fn func(*keygate.Key) 
 		if err := s.insertEvents(ctx, tx, evs); err != nil {
 			return nil, err
 		}
-		rc := keyChange(r)
+		rc := sqlstore.KeyChange(r)
 		old, replacement = written, rc.Key.Clone()
 		return []keygate.Change{{Kind: keygate.ChangeKey, ID: written.ID, Key: written.Clone()}, rc}, nil
 	})
@@ -138,7 +137,7 @@ func (s *Store) RotateKey(ctx context.Context, id string, fn func(*keygate.Key) 
 func txKey(ctx context.Context, tx *sql.Tx, id string) (*keygate.Key, error) {
 	k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, keyNotFound(id)
+		return nil, sqlstore.KeyNotFound(id)
 	}
 	return k, err
 }
@@ -159,8 +158,8 @@ func txKey(ctx context.Context, tx *sql.Tx, id string) (*keygate.Key, error) {
 func (s *Store) ImportKeys(ctx context.Context, keys []*keygate.Key, ev ...*keygate.AuditEvent) (int, error) {
 	now := s.now()
 	for i, k := range keys {
-		if err := prepareKey(k, now); err != nil {
-			return 0, importError(i, k, err)
+		if err := sqlstore.PrepareKey(k, now); err != nil {
+			return 0, sqlstore.ImportError(i, k, err)
 		}
 	}
 	listening := s.listening()
@@ -194,7 +193,7 @@ func (s *Store) ImportKeys(ctx context.Context, keys []*keygate.Key, ev ...*keyg
 			}
 			inserted++
 			if listening {
-				changes = append(changes, keyChange(k))
+				changes = append(changes, sqlstore.KeyChange(k))
 			}
 		}
 		return changes, nil
@@ -214,17 +213,7 @@ func importFailure(ctx context.Context, tx *sql.Tx, i int, k *keygate.Key, err e
 	} else {
 		err = keyConflict(err, k)
 	}
-	return importError(i, k, err)
-}
-
-// importError prefixes the message of a *keygate.Error about key i of an
-// import with the key's position and ID, so the operator can find it.
-func importError(i int, k *keygate.Key, err error) error {
-	var kerr *keygate.Error
-	if errors.As(err, &kerr) {
-		return &keygate.Error{Code: kerr.Code, Message: fmt.Sprintf("Key %d of the import (%s): %s", i, k.ID, kerr.Message), Err: err}
-	}
-	return err
+	return sqlstore.ImportError(i, k, err)
 }
 
 // Key returns the key with the given ID; ENOTFOUND if there is none.
@@ -234,7 +223,7 @@ func (s *Store) Key(ctx context.Context, id string) (*keygate.Key, error) {
 	}
 	k, err := scanKey(s.rdb.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, keyNotFound(id)
+		return nil, sqlstore.KeyNotFound(id)
 	}
 	if err != nil {
 		return nil, s.fail("get key", err)
@@ -248,60 +237,12 @@ func (s *Store) Keys(ctx context.Context, f keygate.KeyFilter) ([]*keygate.Key, 
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	var w where
-	if f.AccountID != "" {
-		w.add("account_id = ?", f.AccountID)
+	w, err := sqlstore.KeyFilter(dialect, f, s.now)
+	if err != nil {
+		return nil, err
 	}
-	if f.Tier != "" {
-		w.add("tier = ?", f.Tier)
-	}
-	if f.Start != "" {
-		w.add("start = ?", f.Start)
-	}
-	if f.Env != "" {
-		w.add("env = ?", string(f.Env))
-	}
-	if f.Status != "" {
-		now := f.Now
-		if now.IsZero() {
-			now = s.now()
-		}
-		if err := statusCondition(&w, f.Status, millis(now)); err != nil {
-			return nil, err
-		}
-	}
-	if f.After != "" {
-		w.add("id > ?", f.After)
-	}
-	return queryAll(ctx, s, "list keys", `SELECT `+keyColumns+` FROM keys`+w.String()+` ORDER BY id LIMIT ?`,
-		append(w.args, pageSize(f.Limit)), scanKey)
-}
-
-// statusCondition adds the condition for keys whose Status at now is
-// status, following keygate.Key.Status: revoked wins over expired, which
-// wins over disabled. A revocation in the future (a rotated key in its
-// grace period) does not count yet.
-func statusCondition(w *where, status string, now int64) error {
-	const (
-		revoked    = "(revoked_at IS NOT NULL AND revoked_at <= ?)"
-		notRevoked = "(revoked_at IS NULL OR revoked_at > ?)"
-		expired    = "(expires_at IS NOT NULL AND expires_at <= ?)"
-		notExpired = "(expires_at IS NULL OR expires_at > ?)"
-	)
-	switch status {
-	case keygate.StatusRevoked:
-		w.add(revoked, now)
-	case keygate.StatusExpired:
-		w.add(notRevoked+" AND "+expired, now, now)
-	case keygate.StatusDisabled:
-		w.add(notRevoked+" AND "+notExpired+" AND enabled = 0", now, now)
-	case keygate.StatusActive:
-		w.add(notRevoked+" AND "+notExpired+" AND enabled = 1", now, now)
-	default:
-		return keygate.Errorf(keygate.EINVALID, "status %q is invalid; use %s, %s, %s or %s.", status,
-			keygate.StatusActive, keygate.StatusRevoked, keygate.StatusExpired, keygate.StatusDisabled)
-	}
-	return nil
+	return queryAll(ctx, s, "list keys", `SELECT `+keyColumns+` FROM keys`+w.String()+` ORDER BY id LIMIT `+w.Next(sqlstore.PageSize(f.Limit)),
+		w.Args(), scanKey)
 }
 
 // ForEachKey calls fn for every stored key, in no particular order,
@@ -388,42 +329,6 @@ var (
 
 const scanBatch = 256
 
-// prepareKey fills in k's ID and times when they are unset, and checks the
-// fields that the schema constrains, so that the caller gets a message it
-// can act on rather than a constraint name.
-func prepareKey(k *keygate.Key, now time.Time) error {
-	if k.ID == "" {
-		k.ID = keygate.NewID(keygate.PrefixKey, now)
-	}
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = now
-	}
-	if k.UpdatedAt.IsZero() {
-		k.UpdatedAt = k.CreatedAt
-	}
-	hash, ok := canonicalHash(k.Hash)
-	if !ok {
-		return badHash("Key", k.ID)
-	}
-	k.Hash = hash
-	switch {
-	case k.AccountID == "":
-		return keygate.Errorf(keygate.EINVALID, "Key %s has no account_id; every key belongs to an account.", k.ID)
-	case !k.Env.Valid():
-		return keygate.Errorf(keygate.EINVALID, "Key %s has env %q; use \"live\" or \"test\".", k.ID, k.Env)
-	case k.HashAlg != keygate.HashKeygate && k.HashAlg != keygate.HashSHA256:
-		return keygate.Errorf(keygate.EINVALID, "Key %s has hash algorithm %q; use %q or %q.", k.ID, k.HashAlg, keygate.HashKeygate, keygate.HashSHA256)
-	}
-	return checkMeta(k.Meta)
-}
-
-func checkMeta(meta json.RawMessage) error {
-	if len(meta) > 0 && !json.Valid(meta) {
-		return keygate.Errorf(keygate.EINVALID, "meta must be valid JSON, such as {\"plan\": \"beta\"}.")
-	}
-	return nil
-}
-
 // insertKey inserts k, after checking that its account and tier exist.
 func insertKey(ctx context.Context, tx *sql.Tx, k *keygate.Key) error {
 	if err := keyReferences(ctx, tx, k); err != nil {
@@ -445,13 +350,13 @@ func keyReferences(ctx context.Context, tx *sql.Tx, k *keygate.Key) error {
 	var n int
 	err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = ?`, k.AccountID).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
-		return keygate.Errorf(keygate.ENOTFOUND, "Account %q does not exist; create the account before its keys.", k.AccountID)
+		return sqlstore.KeyAccountMissing(nil, k.AccountID)
 	}
 	if err != nil {
 		return err
 	}
 	if k.Tier != "" {
-		return tierExists(ctx, tx, k.Tier, unknownTier)
+		return tierExists(ctx, tx, k.Tier, sqlstore.UnknownTier)
 	}
 	return nil
 }
@@ -460,22 +365,20 @@ func keyReferences(ctx context.Context, tx *sql.Tx, k *keygate.Key) error {
 func keyConflict(err error, k *keygate.Key) error {
 	switch {
 	case uniqueViolation(err, "keys.hash"):
-		return &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-			Message: "A key with the same hash is already stored; issue a new key instead of reusing one."}
+		return sqlstore.KeyHashTaken(err)
 	case uniqueViolation(err, "keys.id"):
-		return &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-			Message: "A key with id \"" + k.ID + "\" already exists."}
+		return sqlstore.KeyIDTaken(err, k.ID)
 	}
 	return err
 }
 
 // updateKey writes k's mutable fields and returns the key as stored.
 func updateKey(ctx context.Context, tx *sql.Tx, k *keygate.Key) (*keygate.Key, error) {
-	if err := checkMeta(k.Meta); err != nil {
+	if err := sqlstore.CheckMeta(k.Meta); err != nil {
 		return nil, err
 	}
 	if k.Tier != "" {
-		if err := tierExists(ctx, tx, k.Tier, unknownTier); err != nil {
+		if err := tierExists(ctx, tx, k.Tier, sqlstore.UnknownTier); err != nil {
 			return nil, err
 		}
 	}
@@ -488,12 +391,12 @@ func updateKey(ctx context.Context, tx *sql.Tx, k *keygate.Key) (*keygate.Key, e
 		return nil, err
 	}
 	written, err := scanKey(tx.QueryRowContext(ctx, updateKeySQL,
-		k.Name, nullString(k.Tier), k.QuotaPerDay, k.RatePerSecond, k.Burst,
-		scopes, ipAllow, nullJSON(k.Meta), nullMillis(k.ExpiresAt), k.Enabled, nullMillis(k.RevokedAt), k.RevokedReason,
+		k.Name, sqlstore.NullString(k.Tier), k.QuotaPerDay, k.RatePerSecond, k.Burst,
+		scopes, ipAllow, sqlstore.NullJSON(k.Meta), nullMillis(k.ExpiresAt), k.Enabled, nullMillis(k.RevokedAt), k.RevokedReason,
 		k.RevokedBy, k.ReplacedBy, millis(k.UpdatedAt), nullMillis(k.LastUsedAt),
 		k.ID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, keyNotFound(k.ID)
+		return nil, sqlstore.KeyNotFound(k.ID)
 	}
 	if err != nil {
 		return nil, err
@@ -515,8 +418,8 @@ func appendKeyArgs(args []any, k *keygate.Key) ([]any, error) {
 		return nil, err
 	}
 	return append(args,
-		k.ID, k.AccountID, k.Name, string(k.Env), k.Start, k.Last4, hash, k.HashAlg, nullString(k.Tier),
-		k.QuotaPerDay, k.RatePerSecond, k.Burst, scopes, ipAllow, nullJSON(k.Meta), nullMillis(k.ExpiresAt), k.Enabled,
+		k.ID, k.AccountID, k.Name, string(k.Env), k.Start, k.Last4, hash, k.HashAlg, sqlstore.NullString(k.Tier),
+		k.QuotaPerDay, k.RatePerSecond, k.Burst, scopes, ipAllow, sqlstore.NullJSON(k.Meta), nullMillis(k.ExpiresAt), k.Enabled,
 		nullMillis(k.RevokedAt), k.RevokedReason, k.RevokedBy, k.ReplacedBy, k.Replaces,
 		millis(k.CreatedAt), millis(k.UpdatedAt), nullMillis(k.LastUsedAt), k.LineageID,
 	), nil
@@ -564,50 +467,6 @@ func scanKey(sc scanner) (*keygate.Key, error) {
 	k.UpdatedAt = fromMillis(updated)
 	k.LastUsedAt = fromNullMillis(lastUsed)
 	return &k, nil
-}
-
-// keyChange returns the Change for a key just inserted: a copy of k as the
-// store keeps it, so that the listener sees what Key would return and the
-// caller may go on changing k.
-func keyChange(k *keygate.Key) keygate.Change {
-	c := k.Clone()
-	c.QuotaPerDay = clonePtr(c.QuotaPerDay)
-	c.RatePerSecond = clonePtr(c.RatePerSecond)
-	c.Burst = clonePtr(c.Burst)
-	if c.Scopes == nil {
-		c.Scopes = []string{}
-	}
-	if c.IPAllow == nil {
-		c.IPAllow = []string{}
-	}
-	if len(c.Meta) == 0 || string(c.Meta) == "null" {
-		c.Meta = nil
-	}
-	c.ExpiresAt = storedPtr(c.ExpiresAt)
-	c.RevokedAt = storedPtr(c.RevokedAt)
-	c.LastUsedAt = storedPtr(c.LastUsedAt)
-	c.CreatedAt = stored(c.CreatedAt)
-	c.UpdatedAt = stored(c.UpdatedAt)
-	return keygate.Change{Kind: keygate.ChangeKey, ID: c.ID, Key: c}
-}
-
-func keyNotFound(id string) error {
-	return keygate.Errorf(keygate.ENOTFOUND, "No key with id %q exists.", id)
-}
-
-func clonePtr[T any](p *T) *T {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
-}
-
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 // CountKeys returns how many of the account's keys are not revoked. A

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 const rootKeyColumns = `id, name, start, last4, hash, permissions, created_at, revoked_at`
@@ -16,19 +17,10 @@ const rootKeyColumns = `id, name, start, last4, hash, permissions, created_at, r
 // CreateRootKey stores r, setting an empty r.ID to a new ID and a zero
 // r.CreatedAt to Now. ECONFLICT if the hash or the ID is already stored.
 func (s *Store) CreateRootKey(ctx context.Context, r *keygate.RootKey, ev ...*keygate.AuditEvent) error {
-	now := s.now()
-	if r.ID == "" {
-		r.ID = keygate.NewID(keygate.PrefixRootKey, now)
+	if err := sqlstore.PrepareRootKey(r, s.now()); err != nil {
+		return err
 	}
-	if r.CreatedAt.IsZero() {
-		r.CreatedAt = now
-	}
-	hash, ok := canonicalHash(r.Hash)
-	if !ok {
-		return badHash("Root key", r.ID)
-	}
-	r.Hash = hash
-	hashBlob, err := hashBytes(hash)
+	hashBlob, err := hashBytes(r.Hash)
 	if err != nil {
 		return s.fail("create root key", err)
 	}
@@ -41,11 +33,9 @@ func (s *Store) CreateRootKey(ctx context.Context, r *keygate.RootKey, ev ...*ke
 			r.ID, r.Name, r.Start, r.Last4, hashBlob, perms, millis(r.CreatedAt), nullMillis(r.RevokedAt))
 		switch {
 		case uniqueViolation(err, "root_keys.hash"):
-			return nil, &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-				Message: "A root key with the same hash is already stored; issue a new root key."}
+			return nil, sqlstore.RootKeyHashTaken(err)
 		case uniqueViolation(err, "root_keys.id"):
-			return nil, &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-				Message: "A root key with id \"" + r.ID + "\" already exists."}
+			return nil, sqlstore.RootKeyIDTaken(err, r.ID)
 		case err != nil:
 			return nil, err
 		}
@@ -64,7 +54,7 @@ func (s *Store) RevokeRootKey(ctx context.Context, id string, fn func(*keygate.R
 	err := s.write(ctx, "revoke root key", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
 		cur, err := scanRootKey(tx.QueryRowContext(ctx, `SELECT `+rootKeyColumns+` FROM root_keys WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, rootKeyNotFound(id)
+			return nil, sqlstore.RootKeyNotFound(id)
 		}
 		if err != nil {
 			return nil, err
@@ -83,7 +73,7 @@ func (s *Store) RevokeRootKey(ctx context.Context, id string, fn func(*keygate.R
 		if err != nil {
 			return nil, err
 		}
-		r.RevokedAt = storedPtr(r.RevokedAt)
+		r.RevokedAt = sqlstore.StoredPtr(r.RevokedAt)
 		if _, err := tx.ExecContext(ctx, `UPDATE root_keys SET revoked_at = ? WHERE id = ?`, nullMillis(r.RevokedAt), id); err != nil {
 			return nil, err
 		}
@@ -131,7 +121,7 @@ func (s *Store) RootKey(ctx context.Context, id string) (*keygate.RootKey, error
 	}
 	r, err := scanRootKey(s.rdb.QueryRowContext(ctx, `SELECT `+rootKeyColumns+` FROM root_keys WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, rootKeyNotFound(id)
+		return nil, sqlstore.RootKeyNotFound(id)
 	}
 	if err != nil {
 		return nil, s.fail("get root key", err)
@@ -165,8 +155,4 @@ func scanRootKey(sc scanner) (*keygate.RootKey, error) {
 	r.CreatedAt = fromMillis(created)
 	r.RevokedAt = fromNullMillis(revoked)
 	return &r, nil
-}
-
-func rootKeyNotFound(id string) error {
-	return keygate.Errorf(keygate.ENOTFOUND, "No root key with id %q exists.", id)
 }

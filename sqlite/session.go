@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 const sessionColumns = `id, token_hash, account_id, root_key_id, created_at, expires_at, revoked_at, ip, user_agent`
@@ -14,37 +15,21 @@ const sessionColumns = `id, token_hash, account_id, root_key_id, created_at, exp
 // CreateSession stores sess. It sets an empty ID to a new one and a zero
 // CreatedAt to Now.
 func (s *Store) CreateSession(ctx context.Context, sess *keygate.Session) error {
-	if err := prepareSession(sess, s.now()); err != nil {
+	if err := sqlstore.PrepareSession(sess, s.now()); err != nil {
 		return err
 	}
 	return s.write(ctx, "create session", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			sess.ID, sess.TokenHash, nullString(sess.AccountID), nullString(sess.RootKeyID),
+			sess.ID, sess.TokenHash, sqlstore.NullString(sess.AccountID), sqlstore.NullString(sess.RootKeyID),
 			millis(sess.CreatedAt), millis(sess.ExpiresAt), nullMillis(sess.RevokedAt), sess.IP, sess.UserAgent)
 		switch {
 		case uniqueViolation(err, "sessions.token_hash"), uniqueViolation(err, "sessions.id"):
-			return nil, &keygate.Error{Code: keygate.ECONFLICT, Message: "The session already exists.", Err: err}
+			return nil, sqlstore.SessionTaken(err)
 		case foreignKeyViolation(err):
-			return nil, &keygate.Error{Code: keygate.ENOTFOUND, Message: "The session's account or root key does not exist.", Err: err}
+			return nil, sqlstore.SessionOwnerMissing(err)
 		}
 		return nil, err
 	})
-}
-
-// prepareSession checks sess and fills its ID and creation time.
-func prepareSession(sess *keygate.Session, now time.Time) error {
-	if err := sess.Validate(); err != nil {
-		return err
-	}
-	if sess.ID == "" {
-		sess.ID = keygate.NewID(keygate.PrefixSession, now)
-	}
-	if sess.CreatedAt.IsZero() {
-		sess.CreatedAt = now
-	}
-	sess.CreatedAt, sess.ExpiresAt = stored(sess.CreatedAt), stored(sess.ExpiresAt)
-	sess.RevokedAt = storedPtr(sess.RevokedAt)
-	return nil
 }
 
 // Session returns the session whose token hash is tokenHash; ENOTFOUND if
@@ -53,13 +38,13 @@ func (s *Store) Session(ctx context.Context, tokenHash string) (*keygate.Session
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	h, ok := canonicalHash(tokenHash)
+	h, ok := sqlstore.CanonicalHash(tokenHash)
 	if !ok {
-		return nil, keygate.Errorf(keygate.ENOTFOUND, "No such session.")
+		return nil, sqlstore.NoSession()
 	}
 	sess, err := scanSession(s.rdb.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = ?`, h))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, keygate.Errorf(keygate.ENOTFOUND, "No such session.")
+		return nil, sqlstore.NoSession()
 	}
 	if err != nil {
 		return nil, s.fail("get session", err)
@@ -78,7 +63,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) erro
 		if n, err := res.RowsAffected(); err != nil {
 			return nil, err
 		} else if n == 0 {
-			return nil, keygate.Errorf(keygate.ENOTFOUND, "No session with id %q exists.", id)
+			return nil, sqlstore.SessionNotFound(id)
 		}
 		return nil, nil
 	})

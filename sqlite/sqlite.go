@@ -16,7 +16,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +30,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -349,7 +349,7 @@ func (s *Store) commit(ctx context.Context, op string, bulk bool, evs []*keygate
 	}
 	now := s.now()
 	for _, ev := range evs {
-		if err := prepareEvent(ev, now); err != nil {
+		if err := sqlstore.PrepareEvent(ev, now); err != nil {
 			return nil, err
 		}
 	}
@@ -475,6 +475,10 @@ func foreignKeyViolation(err error) bool {
 
 // Times are stored as integer Unix milliseconds; they come back in UTC.
 
+// dialect is what the conditions of sqlstore's filters need: "?"
+// placeholders, and times as Unix milliseconds.
+var dialect = sqlstore.Dialect{Time: func(t time.Time) any { return millis(t) }}
+
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
@@ -492,17 +496,6 @@ func fromNullMillis(n sql.NullInt64) *time.Time {
 	}
 	t := fromMillis(n.Int64)
 	return &t
-}
-
-// stored returns t as the store keeps it: in UTC, to the millisecond.
-func stored(t time.Time) time.Time { return fromMillis(millis(t)) }
-
-func storedPtr(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := stored(*t)
-	return &u
 }
 
 // encodeList encodes a string list as a JSON array; nil becomes "[]".
@@ -532,15 +525,6 @@ func decodeList(s string) ([]string, error) {
 	return l, nil
 }
 
-// nullJSON returns raw as text for a nullable JSON column, or nil when raw
-// is empty or JSON null.
-func nullJSON(raw json.RawMessage) any {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	return string(raw)
-}
-
 func fromNullJSON(n sql.NullString) json.RawMessage {
 	if !n.Valid {
 		return nil
@@ -548,55 +532,10 @@ func fromNullJSON(n sql.NullString) json.RawMessage {
 	return json.RawMessage(n.String)
 }
 
-// pageSize bounds a filter's Limit: zero or less means DefaultPageSize,
-// anything above MaxPageSize means MaxPageSize.
-func pageSize(limit int) int {
-	switch {
-	case limit <= 0:
-		return keygate.DefaultPageSize
-	case limit > keygate.MaxPageSize:
-		return keygate.MaxPageSize
-	}
-	return limit
-}
-
-// where accumulates the conditions and arguments of a query.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) add(cond string, args ...any) {
-	w.conds = append(w.conds, cond)
-	w.args = append(w.args, args...)
-}
-
-func (w *where) String() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
-
 // Hashes are stored as their 32 bytes rather than as 64 hex characters:
 // the unique index on key hashes, into which every new key goes at a
 // random place, is then half the size, and importing 300,000 keys took a
 // quarter less time.
-
-// canonicalHash returns h in lower case, and whether it is a SHA-256
-// digest in hex.
-func canonicalHash(h string) (string, bool) {
-	sum, ok := keygate.ParseHash(h)
-	if !ok {
-		return "", false
-	}
-	return hex.EncodeToString(sum[:]), true
-}
-
-// badHash is the error for a hash that canonicalHash refuses.
-func badHash(what, id string) error {
-	return keygate.Errorf(keygate.EINVALID, "%s %s has a malformed hash: it must be the 64 hex characters of a SHA-256 digest.", what, id)
-}
 
 // hashBytes returns the bytes of a hex hash.
 func hashBytes(h string) ([]byte, error) {

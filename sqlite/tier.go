@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 const tierColumns = `name, quota_per_day, rate_per_second, burst, created_at, updated_at, quota_scope`
@@ -13,19 +14,12 @@ const tierColumns = `name, quota_per_day, rate_per_second, burst, created_at, up
 // CreateTier stores t, setting zero CreatedAt and UpdatedAt to Now.
 // ECONFLICT if a tier of that name exists.
 func (s *Store) CreateTier(ctx context.Context, t *keygate.Tier, ev ...*keygate.AuditEvent) error {
-	now := s.now()
-	if t.CreatedAt.IsZero() {
-		t.CreatedAt = now
-	}
-	if t.UpdatedAt.IsZero() {
-		t.UpdatedAt = t.CreatedAt
-	}
+	sqlstore.PrepareTier(t, s.now())
 	return s.write(ctx, "create tier", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tiers (`+tierColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			t.Name, t.QuotaPerDay, t.RatePerSecond, t.Burst, millis(t.CreatedAt), millis(t.UpdatedAt), quotaScope(t))
+			t.Name, t.QuotaPerDay, t.RatePerSecond, t.Burst, millis(t.CreatedAt), millis(t.UpdatedAt), sqlstore.QuotaScope(t))
 		if uniqueViolation(err, "tiers.name") {
-			return nil, &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-				Message: "A tier named \"" + t.Name + "\" already exists; choose another name, or update that tier."}
+			return nil, sqlstore.TierTaken(err, t.Name)
 		}
 		if err != nil {
 			return nil, err
@@ -44,7 +38,7 @@ func (s *Store) UpdateTier(ctx context.Context, name string, fn func(*keygate.Ti
 	err := s.write(ctx, "update tier", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
 		cur, err := scanTier(tx.QueryRowContext(ctx, `SELECT `+tierColumns+` FROM tiers WHERE name = ?`, name))
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, tierNotFound(name)
+			return nil, sqlstore.TierNotFound(name)
 		}
 		if err != nil {
 			return nil, err
@@ -59,9 +53,9 @@ func (s *Store) UpdateTier(ctx context.Context, name string, fn func(*keygate.Ti
 			return nil, err
 		}
 		t.Name, t.CreatedAt = cur.Name, cur.CreatedAt
-		t.UpdatedAt = stored(t.UpdatedAt)
+		t.UpdatedAt = sqlstore.Stored(t.UpdatedAt)
 		if _, err := tx.ExecContext(ctx, `UPDATE tiers SET quota_per_day = ?, rate_per_second = ?, burst = ?, updated_at = ?, quota_scope = ?
-			WHERE name = ?`, t.QuotaPerDay, t.RatePerSecond, t.Burst, millis(t.UpdatedAt), quotaScope(&t), t.Name); err != nil {
+			WHERE name = ?`, t.QuotaPerDay, t.RatePerSecond, t.Burst, millis(t.UpdatedAt), sqlstore.QuotaScope(&t), t.Name); err != nil {
 			return nil, err
 		}
 		if err := s.insertEvents(ctx, tx, evs); err != nil {
@@ -80,7 +74,7 @@ func (s *Store) UpdateTier(ctx context.Context, name string, fn func(*keygate.Ti
 // while an account or a key is on it.
 func (s *Store) DeleteTier(ctx context.Context, name string, ev ...*keygate.AuditEvent) error {
 	return s.write(ctx, "delete tier", ev, func(tx *sql.Tx) ([]keygate.Change, error) {
-		if err := tierExists(ctx, tx, name, tierNotFound); err != nil {
+		if err := tierExists(ctx, tx, name, sqlstore.TierNotFound); err != nil {
 			return nil, err
 		}
 		var accounts, keys int64
@@ -108,7 +102,7 @@ func (s *Store) Tier(ctx context.Context, name string) (*keygate.Tier, error) {
 	}
 	t, err := scanTier(s.rdb.QueryRowContext(ctx, `SELECT `+tierColumns+` FROM tiers WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, tierNotFound(name)
+		return nil, sqlstore.TierNotFound(name)
 	}
 	if err != nil {
 		return nil, s.fail("get tier", err)
@@ -137,24 +131,6 @@ func scanTier(sc scanner) (*keygate.Tier, error) {
 	t.CreatedAt = fromMillis(created)
 	t.UpdatedAt = fromMillis(updated)
 	return &t, nil
-}
-
-// quotaScope returns t's quota scope, an empty one being the default.
-func quotaScope(t *keygate.Tier) string {
-	if t.QuotaScope == "" {
-		t.QuotaScope = keygate.QuotaScopeAccount
-	}
-	return t.QuotaScope
-}
-
-func tierNotFound(name string) error {
-	return keygate.Errorf(keygate.ENOTFOUND, "No tier named %q exists.", name)
-}
-
-// unknownTier is the error for a record that names a tier that does not
-// exist: the request, not the URL, is wrong, so it is EINVALID.
-func unknownTier(name string) error {
-	return keygate.Errorf(keygate.EINVALID, "Tier %q does not exist; create it first, or pick an existing tier.", name)
 }
 
 // tierExists returns missing(name) unless the tier exists.

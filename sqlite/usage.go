@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -13,38 +12,10 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 var _ keygate.UsageStore = (*Store)(nil)
-
-type routeKey struct {
-	bucket         int64
-	route, outcome string
-}
-
-type rollupKey struct {
-	granularity string
-	keyID       string
-	bucket      int64
-	outcome     string
-	route       string
-	status      int
-}
-
-type rollupSum struct {
-	accountID string
-	count     int64
-	latency   keygate.LatencyHistogram
-}
-
-// truncate returns the start of t's hour or UTC day.
-func truncate(t time.Time, granularity string) time.Time {
-	t = t.UTC()
-	if granularity == keygate.GranularityDay {
-		return keygate.UsageDay(t)
-	}
-	return t.Truncate(time.Hour)
-}
 
 // RecordUsage stores events, adds them to the hourly and daily rollups and
 // the hourly route counts, and moves last_used_at forward, in one
@@ -86,25 +57,7 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 		if err != nil {
 			return nil, err
 		}
-		rollups := map[rollupKey]*rollupSum{}
-		routeCounts := map[routeKey]int64{}
-		for _, ev := range events {
-			route := keygate.CountedRoute(ev.Route, admitted[millis(keygate.UsageDay(ev.Time))])
-			outcome, n := keygate.OutcomeKey(ev.Outcome), ev.N()
-			for _, g := range []string{keygate.GranularityHour, keygate.GranularityDay} {
-				k := rollupKey{g, ev.KeyID, millis(truncate(ev.Time, g)), outcome, route, keygate.UsageStatus(ev.Status)}
-				r := rollups[k]
-				if r == nil {
-					r = &rollupSum{accountID: ev.AccountID}
-					rollups[k] = r
-				}
-				r.count += n
-				if ev.Count == 0 {
-					r.latency.Observe(ev.Latency)
-				}
-			}
-			routeCounts[routeKey{millis(truncate(ev.Time, keygate.GranularityHour)), route, outcome}] += n
-		}
+		rollups, routeCounts := sqlstore.SumUsage(events, admitted)
 		if err := insertUsageEvents(ctx, tx, raw); err != nil {
 			return nil, err
 		}
@@ -115,7 +68,7 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 		}
 		defer rt.Close()
 		for k, n := range routeCounts {
-			if _, err := rt.ExecContext(ctx, k.bucket, k.route, k.outcome, n); err != nil {
+			if _, err := rt.ExecContext(ctx, millis(k.Bucket), k.Route, k.Outcome, n); err != nil {
 				return nil, err
 			}
 		}
@@ -129,8 +82,8 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 		defer up.Close()
 		buf := []byte{} // never nil: the column is NOT NULL
 		for k, r := range rollups {
-			buf = r.latency.AppendBinary(buf[:0])
-			if _, err := up.ExecContext(ctx, k.granularity, k.keyID, k.bucket, k.outcome, k.route, k.status, r.accountID, r.count, buf); err != nil {
+			buf = r.Latency.AppendBinary(buf[:0])
+			if _, err := up.ExecContext(ctx, k.Granularity, k.KeyID, millis(k.Bucket), k.Outcome, k.Route, k.Status, r.AccountID, r.Count, buf); err != nil {
 				return nil, err
 			}
 		}
@@ -153,10 +106,6 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 	}
 	return err
 }
-
-// routeDaysCached is how many days of admitted routes RecordUsage keeps in
-// memory: today's, and yesterday's for events that arrive late.
-const routeDaysCached = 3
 
 // admitRoutes returns, for each day of want, the routes that day has
 // admitted, admitting new ones of want while there is room
@@ -196,9 +145,7 @@ func (s *Store) admitRoutes(ctx context.Context, tx *sql.Tx, want map[int64]map[
 			known[r] = true
 		}
 	}
-	for len(s.routes) > routeDaysCached {
-		delete(s.routes, slices.Min(slices.Collect(maps.Keys(s.routes))))
-	}
+	sqlstore.TrimRouteDays(s.routes)
 	return s.routes, nil
 }
 
@@ -253,35 +200,6 @@ func usageInsertSQL(rows int) string {
 	return b.String()
 }
 
-// usageGroupColumn is the column a group_by dimension reads.
-var usageGroupColumn = map[string]string{
-	"":                     "''",
-	keygate.GroupByRoute:   "route",
-	keygate.GroupByStatus:  "CAST(status AS TEXT)",
-	keygate.GroupByOutcome: "outcome",
-	keygate.GroupByKey:     "key_id",
-	keygate.GroupByAccount: "account_id",
-}
-
-// usageWhere selects the rollups of a granularity, period, key and
-// account.
-func usageWhere(g, keyID, accountID string, from, to time.Time) (where, error) {
-	var w where
-	if g != keygate.GranularityHour && g != keygate.GranularityDay {
-		return w, keygate.Errorf(keygate.EINVALID, "granularity must be \"hour\" or \"day\".")
-	}
-	w.add("granularity = ?", g)
-	w.add("bucket >= ?", millis(truncate(from, g)))
-	w.add("bucket < ?", millis(to))
-	if keyID != "" {
-		w.add("key_id = ?", keyID)
-	}
-	if accountID != "" {
-		w.add("account_id = ?", accountID)
-	}
-	return w, nil
-}
-
 // Usage sums the rollups for q per bucket, group and outcome, and hands
 // the rows to keygate.UsageBuckets.
 func (s *Store) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageBucket, error) {
@@ -291,8 +209,8 @@ func (s *Store) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.Usag
 	if err := keygate.CheckGroupBy(q.GroupBy); err != nil {
 		return nil, err
 	}
-	col := usageGroupColumn[q.GroupBy]
-	w, err := usageWhere(q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
+	col := sqlstore.UsageGroupColumn[q.GroupBy]
+	w, err := sqlstore.RollupFilter(dialect, q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +219,7 @@ func (s *Store) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.Usag
 		groupBy = "bucket, " + col + ", outcome"
 	}
 	rows, err := s.usageRows(ctx, "query usage", `SELECT bucket, `+col+`, max(account_id), outcome, sum(count), keygate_hist_sum(latency)
-		FROM usage_rollups`+w.String()+` GROUP BY `+groupBy, w.args)
+		FROM usage_rollups`+w.String()+` GROUP BY `+groupBy, w.Args())
 	if err != nil {
 		return nil, err
 	}
@@ -317,13 +235,13 @@ func (s *Store) UsageTop(ctx context.Context, q keygate.UsageTopQuery) ([]keygat
 	if err := keygate.CheckTopBy(q.By); err != nil {
 		return nil, err
 	}
-	col := usageGroupColumn[q.By]
-	w, err := usageWhere(q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
+	col := sqlstore.UsageGroupColumn[q.By]
+	w, err := sqlstore.RollupFilter(dialect, q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
 	if err != nil {
 		return nil, err
 	}
-	w.add(col + " <> ''")
-	args := append(append(slices.Clone(w.args), max(q.Limit, 1)), w.args...)
+	w.Add(col + " <> ''")
+	args := append(append(slices.Clone(w.Args()), max(q.Limit, 1)), w.Args()...)
 	rows, err := s.usageRows(ctx, "query top usage", `WITH top AS (
 			SELECT `+col+` AS v FROM usage_rollups`+w.String()+` GROUP BY `+col+` ORDER BY sum(count) DESC, `+col+` LIMIT ?)
 		SELECT 0, `+col+`, max(account_id), outcome, sum(count), keygate_hist_sum(latency)
@@ -354,21 +272,9 @@ func (s *Store) UsageEvents(ctx context.Context, q keygate.UsageQuery, limit int
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	var w where
-	if !q.From.IsZero() {
-		w.add("time >= ?", millis(q.From))
-	}
-	if !q.To.IsZero() {
-		w.add("time < ?", millis(q.To))
-	}
-	if q.KeyID != "" {
-		w.add("key_id = ?", q.KeyID)
-	}
-	if q.AccountID != "" {
-		w.add("account_id = ?", q.AccountID)
-	}
+	w := sqlstore.UsageEventFilter(dialect, q)
 	return queryAll(ctx, s, "list usage events", `SELECT time, key_id, account_id, outcome, method, route, status, latency_us, ip
-		FROM usage_events`+w.String()+` ORDER BY time, id LIMIT ?`, append(w.args, max(limit, 1)), scanUsageEvent)
+		FROM usage_events`+w.String()+` ORDER BY time, id LIMIT `+w.Next(max(limit, 1)), w.Args(), scanUsageEvent)
 }
 
 func scanUsageEvent(sc scanner) (keygate.UsageEvent, error) {
@@ -409,7 +315,7 @@ func (s *Store) RouteUsage(ctx context.Context, from, to time.Time) ([]keygate.R
 		return nil, err
 	}
 	out, err := queryAll(ctx, s, "query route usage", `SELECT bucket, route, outcome, count FROM usage_routes
-		WHERE bucket >= ? AND bucket < ? ORDER BY bucket, route, outcome`, []any{millis(truncate(from, keygate.GranularityHour)), millis(to)},
+		WHERE bucket >= ? AND bucket < ? ORDER BY bucket, route, outcome`, []any{millis(sqlstore.Truncate(from, keygate.GranularityHour)), millis(to)},
 		func(sc scanner) (c keygate.RouteCount, err error) {
 			var ms int64
 			err = sc.Scan(&ms, &c.Route, &c.Outcome, &c.Count)

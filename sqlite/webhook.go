@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 var _ keygate.WebhookStore = (*Store)(nil)
@@ -23,7 +24,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w *keygate.Webhook, evs ...*k
 		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			w.ID, w.URL, events, w.Description, w.Enabled, w.Secret, millis(w.CreatedAt), millis(w.UpdatedAt))
 		if uniqueViolation(err, "webhook_endpoints.id") {
-			return nil, keygate.Errorf(keygate.ECONFLICT, "A webhook with id %q already exists.", w.ID)
+			return nil, sqlstore.WebhookIDTaken(w.ID)
 		}
 		return nil, err
 	})
@@ -42,7 +43,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *keygate.Webhook, evs ...*k
 		if err != nil {
 			return nil, err
 		}
-		return nil, mustAffect(res, "webhook", w.ID)
+		return nil, mustAffect(res, sqlstore.WebhookNotFound(w.ID))
 	})
 }
 
@@ -53,17 +54,18 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string, evs ...*keygate.Au
 		if err != nil {
 			return nil, err
 		}
-		return nil, mustAffect(res, "webhook", id)
+		return nil, mustAffect(res, sqlstore.WebhookNotFound(id))
 	})
 }
 
-func mustAffect(res sql.Result, what, id string) error {
+// mustAffect returns missing when res changed no row.
+func mustAffect(res sql.Result, missing error) error {
 	n, err := res.RowsAffected()
 	if err != nil {
 		return err
 	}
 	if n == 0 {
-		return keygate.Errorf(keygate.ENOTFOUND, "There is no %s %q.", what, id)
+		return missing
 	}
 	return nil
 }
@@ -75,7 +77,7 @@ func (s *Store) Webhook(ctx context.Context, id string) (*keygate.Webhook, error
 	}
 	w, err := scanWebhook(s.rdb.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhook_endpoints WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, keygate.Errorf(keygate.ENOTFOUND, "There is no webhook %q.", id)
+		return nil, sqlstore.WebhookNotFound(id)
 	}
 	if err != nil {
 		return nil, s.fail("get webhook", err)
@@ -127,11 +129,7 @@ func scanWebhook(sc scanner) (*keygate.Webhook, error) {
 // event without any such endpoint, or whose ID is already stored, is not
 // stored. It returns how many events it stored.
 func enqueueWebhooks(ctx context.Context, tx *sql.Tx, audit []*keygate.AuditEvent, given []keygate.WebhookEvent) (int, error) {
-	var evs []keygate.WebhookEvent
-	for _, ev := range audit {
-		evs = append(evs, keygate.WebhookEventsFor(ev)...)
-	}
-	evs = append(evs, given...)
+	evs := sqlstore.WebhookEvents(audit, given)
 	if len(evs) == 0 {
 		return 0, nil
 	}
@@ -153,12 +151,7 @@ func enqueueWebhooks(ctx context.Context, tx *sql.Tx, audit []*keygate.AuditEven
 	}
 	stored := 0
 	for _, ev := range evs {
-		var targets []string
-		for _, w := range endpoints {
-			if (ev.EndpointID == "" && w.Subscribes(ev.Type)) || ev.EndpointID == w.ID {
-				targets = append(targets, w.ID)
-			}
-		}
+		targets := sqlstore.WebhookTargets(endpoints, ev)
 		if len(targets) == 0 {
 			continue
 		}
@@ -280,7 +273,7 @@ func (s *Store) RecordDeliveryAttempt(ctx context.Context, id string, a keygate.
 		if err != nil {
 			return nil, err
 		}
-		return nil, mustAffect(res, "pending webhook delivery", id)
+		return nil, mustAffect(res, sqlstore.PendingDeliveryNotFound(id))
 	})
 }
 
@@ -289,25 +282,19 @@ func (s *Store) WebhookDeliveries(ctx context.Context, f keygate.DeliveryFilter)
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	var w where
-	w.add("d.endpoint_id = ?", f.WebhookID)
-	if f.Status != "" {
-		w.add("d.status = ?", f.Status)
-	}
+	var at int64
 	if f.Before != "" {
-		var at int64
 		err := s.rdb.QueryRowContext(ctx, `SELECT created_at FROM webhook_deliveries WHERE id = ?`, f.Before).Scan(&at)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, keygate.Errorf(keygate.EINVALID,
-				"The cursor %q names no delivery; pass the id of the last delivery of the previous page.", f.Before)
+			return nil, sqlstore.NoDeliveryCursor(f.Before)
 		}
 		if err != nil {
 			return nil, s.fail("list webhook deliveries", err)
 		}
-		w.add("(d.created_at < ? OR (d.created_at = ? AND d.id < ?))", at, at, f.Before)
 	}
+	w := sqlstore.DeliveryFilter(dialect, f, at)
 	rows, err := s.rdb.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d`+w.String()+
-		` ORDER BY d.created_at DESC, d.id DESC LIMIT ?`, append(w.args, pageSize(f.Limit))...)
+		` ORDER BY d.created_at DESC, d.id DESC LIMIT `+w.Next(sqlstore.PageSize(f.Limit)), w.Args()...)
 	if err != nil {
 		return nil, s.fail("list webhook deliveries", err)
 	}
@@ -333,7 +320,7 @@ func (s *Store) WebhookDelivery(ctx context.Context, id string) (*keygate.Webhoo
 	}
 	d, err := scanDelivery(s.rdb.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d WHERE d.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, keygate.Errorf(keygate.ENOTFOUND, "There is no webhook delivery %q.", id)
+		return nil, sqlstore.DeliveryNotFound(id)
 	}
 	if err != nil {
 		return nil, s.fail("get webhook delivery", err)
@@ -351,7 +338,7 @@ func (s *Store) Redeliver(ctx context.Context, id string, now time.Time) (*keyga
 		if err != nil {
 			return nil, err
 		}
-		if err := mustAffect(res, "webhook delivery", id); err != nil {
+		if err := mustAffect(res, sqlstore.DeliveryNotFound(id)); err != nil {
 			return nil, err
 		}
 		d, err = scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d WHERE d.id = ?`, id))
