@@ -3,11 +3,11 @@ package postgres
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 const accountColumns = `id, name, email, tier, password_hash, created_at, updated_at, disabled_at, operator`
@@ -17,27 +17,8 @@ const accountColumns = `id, name, email, tier, password_hash, created_at, update
 // email to lower case, and an empty firstKey.AccountID to a.ID. ECONFLICT
 // if the email is taken, EINVALID if a tier does not exist.
 func (s *Store) CreateAccount(ctx context.Context, a *keygate.Account, firstKey *keygate.Key, ev ...*keygate.AuditEvent) error {
-	now := s.now()
-	if a.ID == "" {
-		a.ID = keygate.NewID(keygate.PrefixAccount, now)
-	}
-	a.Email = normalizeEmail(a.Email)
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = now
-	}
-	if a.UpdatedAt.IsZero() {
-		a.UpdatedAt = a.CreatedAt
-	}
-	if firstKey != nil {
-		if firstKey.AccountID == "" {
-			firstKey.AccountID = a.ID
-		}
-		if firstKey.AccountID != a.ID {
-			return keygate.Errorf(keygate.EINVALID, "The first key must belong to the account being created (%s), not %s.", a.ID, firstKey.AccountID)
-		}
-		if err := prepareKey(firstKey, now); err != nil {
-			return err
-		}
+	if err := sqlstore.PrepareAccount(a, firstKey, s.now()); err != nil {
+		return err
 	}
 	return s.write(ctx, "create account", false, ev, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
 		_, err := tx.Exec(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -50,7 +31,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *keygate.Account, firstKey 
 			if err := insertKey(ctx, tx, firstKey); err != nil {
 				return nil, err
 			}
-			changes = append(changes, keyChange(firstKey))
+			changes = append(changes, sqlstore.KeyChange(firstKey))
 		}
 		return changes, nil
 	})
@@ -68,7 +49,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keygate.A
 	err := s.write(ctx, "update account", false, nil, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
 		cur, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, accountNotFound(id)
+			return nil, sqlstore.AccountNotFound(id)
 		}
 		if err != nil {
 			return nil, err
@@ -82,10 +63,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, fn func(*keygate.A
 		if err != nil {
 			return nil, err
 		}
-		a.ID, a.CreatedAt = cur.ID, cur.CreatedAt
-		a.Email = normalizeEmail(a.Email)
-		a.UpdatedAt = ms(a.UpdatedAt)
-		a.DisabledAt = msPtr(a.DisabledAt)
+		sqlstore.PrepareAccountUpdate(&a, cur)
 		_, err = tx.Exec(ctx, `UPDATE accounts SET name = $1, email = $2, tier = $3, password_hash = $4, updated_at = $5,
 			disabled_at = $6, operator = $7 WHERE id = $8`,
 			a.Name, a.Email, a.Tier, a.PasswordHash, a.UpdatedAt, a.DisabledAt, a.Operator, a.ID)
@@ -112,7 +90,7 @@ func (s *Store) Account(ctx context.Context, id string) (*keygate.Account, error
 // AccountByEmail returns the account with the given email, compared without
 // regard to case; ENOTFOUND if there is none.
 func (s *Store) AccountByEmail(ctx context.Context, email string) (*keygate.Account, error) {
-	return s.account(ctx, "email", normalizeEmail(email))
+	return s.account(ctx, "email", sqlstore.NormalizeEmail(email))
 }
 
 func (s *Store) account(ctx context.Context, column, value string) (*keygate.Account, error) {
@@ -123,7 +101,7 @@ func (s *Store) account(ctx context.Context, column, value string) (*keygate.Acc
 	defer cancel()
 	a, err := scanAccount(s.pool.QueryRow(bctx, `SELECT `+accountColumns+` FROM accounts WHERE `+column+` = $1`, value))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, keygate.Errorf(keygate.ENOTFOUND, "No account with %s %q exists.", column, value)
+		return nil, sqlstore.NoAccountWith(column, value)
 	}
 	if err != nil {
 		return nil, s.fail(ctx, "get account", err)
@@ -136,20 +114,11 @@ func (s *Store) Accounts(ctx context.Context, f keygate.AccountFilter) ([]*keyga
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	var w where
-	if f.Email != "" {
-		w.add("email = ?", normalizeEmail(f.Email))
-	}
-	if f.Tier != "" {
-		w.add("tier = ?", f.Tier)
-	}
-	if f.After != "" {
-		w.add("id > ?", f.After)
-	}
+	w := sqlstore.AccountFilter(dialect, f)
 	bctx, cancel := s.bound(ctx)
 	defer cancel()
-	q := `SELECT ` + accountColumns + ` FROM accounts` + w.String() + ` ORDER BY id LIMIT ` + w.next(pageSize(f.Limit))
-	out, err := queryAll(bctx, s.pool, scanAccount, q, w.args...)
+	q := `SELECT ` + accountColumns + ` FROM accounts` + w.String() + ` ORDER BY id LIMIT ` + w.Next(sqlstore.PageSize(f.Limit))
+	out, err := queryAll(bctx, s.pool, scanAccount, q, w.Args()...)
 	if err != nil {
 		return nil, s.fail(ctx, "list accounts", err)
 	}
@@ -166,24 +135,15 @@ func scanAccount(row pgx.Row) (*keygate.Account, error) {
 	return &a, nil
 }
 
-func normalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
-
-func accountNotFound(id string) error {
-	return keygate.Errorf(keygate.ENOTFOUND, "No account with id %q exists.", id)
-}
-
 // accountConflict explains a failed insert or update of a.
 func accountConflict(err error, a *keygate.Account) error {
 	switch {
 	case constraint(err, "accounts_email_key"):
-		return &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-			Message: "An account with email \"" + a.Email + "\" already exists; log in, or use another address."}
+		return sqlstore.AccountEmailTaken(err, a.Email)
 	case constraint(err, "accounts_pkey"):
-		return &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-			Message: "An account with id \"" + a.ID + "\" already exists."}
+		return sqlstore.AccountIDTaken(err, a.ID)
 	case constraint(err, "accounts_tier_fkey"):
-		return &keygate.Error{Code: keygate.EINVALID, Err: err,
-			Message: "Tier \"" + a.Tier + "\" does not exist; create it first, or pick an existing tier."}
+		return sqlstore.TierMissing(err, a.Tier)
 	}
 	return err
 }

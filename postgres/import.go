@@ -3,12 +3,12 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 // importColumns are the columns ImportKeys copies, in keyArgs order.
@@ -28,8 +28,8 @@ var importColumns = []string{"id", "account_id", "name", "env", "start", "last4"
 func (s *Store) ImportKeys(ctx context.Context, keys []*keygate.Key, ev ...*keygate.AuditEvent) (int, error) {
 	now := s.now()
 	for i, k := range keys {
-		if err := prepareKey(k, now); err != nil {
-			return 0, importError(i, k, err)
+		if err := sqlstore.PrepareKey(k, now); err != nil {
+			return 0, sqlstore.ImportError(i, k, err)
 		}
 	}
 	if len(keys) == 0 {
@@ -85,7 +85,7 @@ func (s *Store) ImportKeys(ctx context.Context, keys []*keygate.Key, ev ...*keyg
 		for _, k := range keys {
 			if got[k.ID] {
 				delete(got, k.ID) // a repeated ID was inserted once
-				changes = append(changes, keyChange(k))
+				changes = append(changes, sqlstore.KeyChange(k))
 			}
 		}
 		return changes, nil
@@ -137,20 +137,10 @@ func importReferences(ctx context.Context, tx pgx.Tx, keys []*keygate.Key) error
 	for i, k := range keys {
 		switch {
 		case noAccount[k.AccountID]:
-			return importError(i, k, keygate.Errorf(keygate.ENOTFOUND, "Account %q does not exist; create the account before its keys.", k.AccountID))
+			return sqlstore.ImportError(i, k, sqlstore.KeyAccountMissing(nil, k.AccountID))
 		case noTier[k.Tier]:
-			return importError(i, k, unknownTier(k.Tier))
+			return sqlstore.ImportError(i, k, sqlstore.UnknownTier(k.Tier))
 		}
 	}
 	return nil
-}
-
-// importError prefixes the message of a *keygate.Error about key i of an
-// import with the key's position and ID, so the operator can find it.
-func importError(i int, k *keygate.Key, err error) error {
-	var kerr *keygate.Error
-	if errors.As(err, &kerr) {
-		return &keygate.Error{Code: kerr.Code, Message: fmt.Sprintf("Key %d of the import (%s): %s", i, k.ID, kerr.Message), Err: err}
-	}
-	return err
 }

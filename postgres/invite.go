@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 var _ keygate.InviteStore = (*Store)(nil)
@@ -21,7 +22,7 @@ func (s *Store) CreateInvite(ctx context.Context, inv *keygate.Invite, ev ...*ke
 			inv.ID, inv.Note, inv.Start, inv.Hash, inv.CreatedBy, ms(inv.CreatedAt), ms(inv.ExpiresAt),
 			msPtr(inv.UsedAt), inv.UsedBy, msPtr(inv.RevokedAt))
 		if constraint(err, "invites_pkey") || constraint(err, "invites_hash_key") {
-			return nil, &keygate.Error{Code: keygate.ECONFLICT, Err: err, Message: "An invitation with that id or code is already stored."}
+			return nil, sqlstore.InviteTaken(err)
 		}
 		return nil, err
 	})
@@ -37,7 +38,7 @@ func (s *Store) UpdateInvite(ctx context.Context, id string, fn func(*keygate.In
 	err := s.write(ctx, "update invite", false, nil, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
 		cur, err := scanInvite(tx.QueryRow(ctx, `SELECT `+inviteColumns+` FROM invites WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, inviteNotFound(id)
+			return nil, sqlstore.InviteNotFound(id)
 		}
 		if err != nil {
 			return nil, err
@@ -71,13 +72,13 @@ func (s *Store) UpdateInvite(ctx context.Context, id string, fn func(*keygate.In
 
 // Invite returns the invitation with id; ENOTFOUND if there is none.
 func (s *Store) Invite(ctx context.Context, id string) (*keygate.Invite, error) {
-	return s.oneInvite(ctx, "id", id, inviteNotFound(id))
+	return s.oneInvite(ctx, "id", id, sqlstore.InviteNotFound(id))
 }
 
 // InviteByHash returns the invitation whose code hashes to hash; ENOTFOUND
 // if none does.
 func (s *Store) InviteByHash(ctx context.Context, hash string) (*keygate.Invite, error) {
-	return s.oneInvite(ctx, "hash", hash, keygate.Errorf(keygate.ENOTFOUND, "No invitation has that code."))
+	return s.oneInvite(ctx, "hash", hash, sqlstore.NoInviteCode())
 }
 
 func (s *Store) oneInvite(ctx context.Context, column, value string, missing error) (*keygate.Invite, error) {
@@ -102,14 +103,11 @@ func (s *Store) Invites(ctx context.Context, f keygate.InviteFilter) ([]*keygate
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	var w where
-	if f.Before != "" {
-		w.add("id < ?", f.Before)
-	}
-	q := `SELECT ` + inviteColumns + ` FROM invites` + w.String() + ` ORDER BY id DESC LIMIT ` + w.next(pageSize(f.Limit))
+	w := sqlstore.InviteFilter(dialect, f)
+	q := `SELECT ` + inviteColumns + ` FROM invites` + w.String() + ` ORDER BY id DESC LIMIT ` + w.Next(sqlstore.PageSize(f.Limit))
 	bctx, cancel := s.bound(ctx)
 	defer cancel()
-	out, err := queryAll(bctx, s.pool, scanInvite, q, w.args...)
+	out, err := queryAll(bctx, s.pool, scanInvite, q, w.Args()...)
 	if err != nil {
 		return nil, s.fail(ctx, "list invites", err)
 	}
@@ -127,8 +125,4 @@ func scanInvite(row pgx.Row) (*keygate.Invite, error) {
 	inv.CreatedAt, inv.ExpiresAt = inv.CreatedAt.UTC(), inv.ExpiresAt.UTC()
 	inv.UsedAt, inv.RevokedAt = utcPtr(used), utcPtr(revoked)
 	return &inv, nil
-}
-
-func inviteNotFound(id string) error {
-	return keygate.Errorf(keygate.ENOTFOUND, "There is no invitation %q.", id)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 const keyColumns = `id, account_id, name, env, start, last4, hash, hash_alg, tier,
@@ -33,14 +34,14 @@ const updateKeySQL = `UPDATE keys SET name = $1, tier = $2, quota_per_day = $3, 
 // and UpdatedAt to Now. ENOTFOUND if the account does not exist, EINVALID if
 // the tier does not exist, ECONFLICT if the hash or the ID is already stored.
 func (s *Store) CreateKey(ctx context.Context, k *keygate.Key, ev ...*keygate.AuditEvent) error {
-	if err := prepareKey(k, s.now()); err != nil {
+	if err := sqlstore.PrepareKey(k, s.now()); err != nil {
 		return err
 	}
 	return s.write(ctx, "create key", false, ev, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
 		if err := insertKey(ctx, tx, k); err != nil {
 			return nil, err
 		}
-		return []keygate.Change{keyChange(k)}, nil
+		return []keygate.Change{sqlstore.KeyChange(k)}, nil
 	})
 }
 
@@ -103,9 +104,9 @@ func (s *Store) RotateKey(ctx context.Context, id string, fn func(*keygate.Key) 
 			return nil, err
 		}
 		if r == nil {
-			return nil, keygate.Errorf(keygate.EINTERNAL, "Rotating key %s produced no replacement.", id)
+			return nil, sqlstore.NoReplacement(id)
 		}
-		if err := prepareKey(r, s.now()); err != nil {
+		if err := sqlstore.PrepareKey(r, s.now()); err != nil {
 			return nil, err
 		}
 		k.ID = cur.ID
@@ -119,7 +120,7 @@ func (s *Store) RotateKey(ctx context.Context, id string, fn func(*keygate.Key) 
 		if err := s.insertEvents(ctx, tx, evs); err != nil {
 			return nil, err
 		}
-		rc := keyChange(r)
+		rc := sqlstore.KeyChange(r)
 		old, replacement = written, rc.Key.Clone()
 		return []keygate.Change{{Kind: keygate.ChangeKey, ID: written.ID, Key: written.Clone()}, rc}, nil
 	})
@@ -134,7 +135,7 @@ func (s *Store) RotateKey(ctx context.Context, id string, fn func(*keygate.Key) 
 func lockKey(ctx context.Context, tx pgx.Tx, id string) (*keygate.Key, error) {
 	k, err := scanKey(tx.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = $1 FOR UPDATE`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, keyNotFound(id)
+		return nil, sqlstore.KeyNotFound(id)
 	}
 	return k, err
 }
@@ -148,7 +149,7 @@ func (s *Store) Key(ctx context.Context, id string) (*keygate.Key, error) {
 	defer cancel()
 	k, err := scanKey(s.pool.QueryRow(bctx, `SELECT `+keyColumns+` FROM keys WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, keyNotFound(id)
+		return nil, sqlstore.KeyNotFound(id)
 	}
 	if err != nil {
 		return nil, s.fail(ctx, "get key", err)
@@ -162,66 +163,18 @@ func (s *Store) Keys(ctx context.Context, f keygate.KeyFilter) ([]*keygate.Key, 
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	var w where
-	if f.AccountID != "" {
-		w.add("account_id = ?", f.AccountID)
-	}
-	if f.Tier != "" {
-		w.add("tier = ?", f.Tier)
-	}
-	if f.Start != "" {
-		w.add("start = ?", f.Start)
-	}
-	if f.Env != "" {
-		w.add("env = ?", string(f.Env))
-	}
-	if f.Status != "" {
-		now := f.Now
-		if now.IsZero() {
-			now = s.now()
-		}
-		if err := statusCondition(&w, f.Status, ms(now)); err != nil {
-			return nil, err
-		}
-	}
-	if f.After != "" {
-		w.add("id > ?", f.After)
+	w, err := sqlstore.KeyFilter(dialect, f, s.now)
+	if err != nil {
+		return nil, err
 	}
 	bctx, cancel := s.bound(ctx)
 	defer cancel()
-	q := `SELECT ` + keyColumns + ` FROM keys` + w.String() + ` ORDER BY id LIMIT ` + w.next(pageSize(f.Limit))
-	out, err := queryAll(bctx, s.pool, scanKey, q, w.args...)
+	q := `SELECT ` + keyColumns + ` FROM keys` + w.String() + ` ORDER BY id LIMIT ` + w.Next(sqlstore.PageSize(f.Limit))
+	out, err := queryAll(bctx, s.pool, scanKey, q, w.Args()...)
 	if err != nil {
 		return nil, s.fail(ctx, "list keys", err)
 	}
 	return out, nil
-}
-
-// statusCondition adds the condition for keys whose Status at now is
-// status, following keygate.Key.Status: revoked wins over expired, which
-// wins over disabled. A revocation in the future (a rotated key in its
-// grace period) does not count yet.
-func statusCondition(w *where, status string, now time.Time) error {
-	const (
-		revoked    = "(revoked_at IS NOT NULL AND revoked_at <= ?)"
-		notRevoked = "(revoked_at IS NULL OR revoked_at > ?)"
-		expired    = "(expires_at IS NOT NULL AND expires_at <= ?)"
-		notExpired = "(expires_at IS NULL OR expires_at > ?)"
-	)
-	switch status {
-	case keygate.StatusRevoked:
-		w.add(revoked, now)
-	case keygate.StatusExpired:
-		w.add(notRevoked+" AND "+expired, now, now)
-	case keygate.StatusDisabled:
-		w.add(notRevoked+" AND "+notExpired+" AND NOT enabled", now, now)
-	case keygate.StatusActive:
-		w.add(notRevoked+" AND "+notExpired+" AND enabled", now, now)
-	default:
-		return keygate.Errorf(keygate.EINVALID, "status %q is invalid; use %s, %s, %s or %s.", status,
-			keygate.StatusActive, keygate.StatusRevoked, keygate.StatusExpired, keygate.StatusDisabled)
-	}
-	return nil
 }
 
 // ForEachKey calls fn for every stored key, in no particular order,
@@ -252,42 +205,6 @@ func (s *Store) ForEachKey(ctx context.Context, fn func(*keygate.Key) error) err
 	return nil
 }
 
-// prepareKey fills in k's ID and times when they are unset, and checks the
-// fields that the schema constrains, so that the caller gets a message it
-// can act on rather than a constraint name.
-func prepareKey(k *keygate.Key, now time.Time) error {
-	if k.ID == "" {
-		k.ID = keygate.NewID(keygate.PrefixKey, now)
-	}
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = now
-	}
-	if k.UpdatedAt.IsZero() {
-		k.UpdatedAt = k.CreatedAt
-	}
-	sum, ok := keygate.ParseHash(k.Hash)
-	if !ok {
-		return badHash("Key", k.ID)
-	}
-	k.Hash = hex.EncodeToString(sum[:])
-	switch {
-	case k.AccountID == "":
-		return keygate.Errorf(keygate.EINVALID, "Key %s has no account_id; every key belongs to an account.", k.ID)
-	case !k.Env.Valid():
-		return keygate.Errorf(keygate.EINVALID, "Key %s has env %q; use \"live\" or \"test\".", k.ID, k.Env)
-	case k.HashAlg != keygate.HashKeygate && k.HashAlg != keygate.HashSHA256:
-		return keygate.Errorf(keygate.EINVALID, "Key %s has hash algorithm %q; use %q or %q.", k.ID, k.HashAlg, keygate.HashKeygate, keygate.HashSHA256)
-	}
-	return checkMeta(k.Meta)
-}
-
-func checkMeta(meta json.RawMessage) error {
-	if len(meta) > 0 && !json.Valid(meta) {
-		return keygate.Errorf(keygate.EINVALID, "meta must be valid JSON, such as {\"plan\": \"beta\"}.")
-	}
-	return nil
-}
-
 // insertKey inserts k.
 func insertKey(ctx context.Context, tx pgx.Tx, k *keygate.Key) error {
 	args, err := keyArgs(k)
@@ -304,33 +221,29 @@ func insertKey(ctx context.Context, tx pgx.Tx, k *keygate.Key) error {
 func keyConflict(err error, k *keygate.Key) error {
 	switch {
 	case constraint(err, "keys_hash_key"):
-		return &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-			Message: "A key with the same hash is already stored; issue a new key instead of reusing one."}
+		return sqlstore.KeyHashTaken(err)
 	case constraint(err, "keys_pkey"):
-		return &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-			Message: "A key with id \"" + k.ID + "\" already exists."}
+		return sqlstore.KeyIDTaken(err, k.ID)
 	case constraint(err, "keys_account_fkey"):
-		return &keygate.Error{Code: keygate.ENOTFOUND, Err: err,
-			Message: fmt.Sprintf("Account %q does not exist; create the account before its keys.", k.AccountID)}
+		return sqlstore.KeyAccountMissing(err, k.AccountID)
 	case constraint(err, "keys_tier_fkey"):
-		return &keygate.Error{Code: keygate.EINVALID, Err: err,
-			Message: fmt.Sprintf("Tier %q does not exist; create it first, or pick an existing tier.", k.Tier)}
+		return sqlstore.TierMissing(err, k.Tier)
 	}
 	return err
 }
 
 // updateKey writes k's mutable fields and returns the key as stored.
 func updateKey(ctx context.Context, tx pgx.Tx, k *keygate.Key) (*keygate.Key, error) {
-	if err := checkMeta(k.Meta); err != nil {
+	if err := sqlstore.CheckMeta(k.Meta); err != nil {
 		return nil, err
 	}
 	written, err := scanKey(tx.QueryRow(ctx, updateKeySQL,
-		k.Name, nullString(k.Tier), k.QuotaPerDay, k.RatePerSecond, k.Burst,
-		list(k.Scopes), list(k.IPAllow), nullJSON(k.Meta), msPtr(k.ExpiresAt), k.Enabled, msPtr(k.RevokedAt), k.RevokedReason,
+		k.Name, sqlstore.NullString(k.Tier), k.QuotaPerDay, k.RatePerSecond, k.Burst,
+		sqlstore.List(k.Scopes), sqlstore.List(k.IPAllow), sqlstore.NullJSON(k.Meta), msPtr(k.ExpiresAt), k.Enabled, msPtr(k.RevokedAt), k.RevokedReason,
 		k.RevokedBy, k.ReplacedBy, ms(k.UpdatedAt), msPtr(k.LastUsedAt),
 		k.ID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, keyNotFound(k.ID)
+		return nil, sqlstore.KeyNotFound(k.ID)
 	}
 	if err != nil {
 		return nil, keyConflict(err, k)
@@ -345,8 +258,8 @@ func keyArgs(k *keygate.Key) ([]any, error) {
 		return nil, fmt.Errorf("decode hash: %w", err)
 	}
 	return []any{
-		k.ID, k.AccountID, k.Name, string(k.Env), k.Start, k.Last4, hash, k.HashAlg, nullString(k.Tier),
-		k.QuotaPerDay, k.RatePerSecond, k.Burst, list(k.Scopes), list(k.IPAllow), nullJSON(k.Meta), msPtr(k.ExpiresAt), k.Enabled,
+		k.ID, k.AccountID, k.Name, string(k.Env), k.Start, k.Last4, hash, k.HashAlg, sqlstore.NullString(k.Tier),
+		k.QuotaPerDay, k.RatePerSecond, k.Burst, sqlstore.List(k.Scopes), sqlstore.List(k.IPAllow), sqlstore.NullJSON(k.Meta), msPtr(k.ExpiresAt), k.Enabled,
 		msPtr(k.RevokedAt), k.RevokedReason, k.RevokedBy, k.ReplacedBy, k.Replaces,
 		ms(k.CreatedAt), ms(k.UpdatedAt), msPtr(k.LastUsedAt), k.LineageID,
 	}, nil
@@ -370,31 +283,13 @@ func scanKey(row pgx.Row) (*keygate.Key, error) {
 	if tier != nil {
 		k.Tier = *tier
 	}
-	k.Scopes, k.IPAllow = list(k.Scopes), list(k.IPAllow)
+	k.Scopes, k.IPAllow = sqlstore.List(k.Scopes), sqlstore.List(k.IPAllow)
 	if len(meta) > 0 {
 		k.Meta = json.RawMessage(meta)
 	}
 	k.ExpiresAt, k.RevokedAt, k.LastUsedAt = utcPtr(expires), utcPtr(revoked), utcPtr(lastUsed)
 	k.CreatedAt, k.UpdatedAt = k.CreatedAt.UTC(), k.UpdatedAt.UTC()
 	return &k, nil
-}
-
-// keyChange returns the Change for a key just inserted: a copy of k as the
-// store keeps it, so that the listener sees what Key would return and the
-// caller may go on changing k.
-func keyChange(k *keygate.Key) keygate.Change {
-	c := k.Clone()
-	c.Scopes, c.IPAllow = list(c.Scopes), list(c.IPAllow)
-	if len(c.Meta) == 0 || string(c.Meta) == "null" {
-		c.Meta = nil
-	}
-	c.ExpiresAt, c.RevokedAt, c.LastUsedAt = msPtr(c.ExpiresAt), msPtr(c.RevokedAt), msPtr(c.LastUsedAt)
-	c.CreatedAt, c.UpdatedAt = ms(c.CreatedAt), ms(c.UpdatedAt)
-	return keygate.Change{Kind: keygate.ChangeKey, ID: c.ID, Key: c}
-}
-
-func keyNotFound(id string) error {
-	return keygate.Errorf(keygate.ENOTFOUND, "No key with id %q exists.", id)
 }
 
 // CountKeys returns how many of the account's keys are not revoked. A

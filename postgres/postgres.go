@@ -34,6 +34,7 @@ import (
 	"github.com/jackc/puddle/v2"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 var _ keygate.Store = (*Store)(nil)
@@ -214,7 +215,7 @@ func (s *Store) write(ctx context.Context, op string, bulk bool, evs []*keygate.
 	}
 	now := s.now()
 	for _, ev := range evs {
-		if err := prepareEvent(ev, now); err != nil {
+		if err := sqlstore.PrepareEvent(ev, now); err != nil {
 			return err
 		}
 	}
@@ -326,17 +327,16 @@ func constraint(err error, name string) bool {
 }
 
 // Times are stored to the millisecond, in UTC, as keygate's SQLite store
-// keeps them, so that both stores hand back the same values.
+// keeps them (sqlstore.Stored), so that both stores hand back the same
+// values.
 
-func ms(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+// dialect is what the conditions of sqlstore's filters need: numbered
+// placeholders, and times as they are.
+var dialect = sqlstore.Dialect{Numbered: true, Time: func(t time.Time) any { return ms(t) }}
 
-func msPtr(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := ms(*t)
-	return &u
-}
+func ms(t time.Time) time.Time { return sqlstore.Stored(t) }
+
+func msPtr(t *time.Time) *time.Time { return sqlstore.StoredPtr(t) }
 
 func utcPtr(t *time.Time) *time.Time {
 	if t == nil {
@@ -344,83 +344,6 @@ func utcPtr(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
-}
-
-// list returns l, or an empty list for nil: array columns are NOT NULL.
-func list(l []string) []string {
-	if l == nil {
-		return []string{}
-	}
-	return l
-}
-
-// nullJSON returns raw for a nullable json column, or nil when raw is
-// empty or JSON null.
-func nullJSON(raw []byte) any {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	return string(raw)
-}
-
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// pageSize bounds a filter's Limit: zero or less means DefaultPageSize,
-// anything above MaxPageSize means MaxPageSize.
-func pageSize(limit int) int {
-	switch {
-	case limit <= 0:
-		return keygate.DefaultPageSize
-	case limit > keygate.MaxPageSize:
-		return keygate.MaxPageSize
-	}
-	return limit
-}
-
-// where accumulates the conditions of a query and their arguments,
-// numbering the placeholders: each "?" in a condition becomes the next $n.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) add(cond string, args ...any) {
-	var b strings.Builder
-	i := 0
-	for _, r := range cond {
-		if r == '?' && i < len(args) {
-			w.args = append(w.args, args[i])
-			i++
-			fmt.Fprintf(&b, "$%d", len(w.args))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	w.conds = append(w.conds, b.String())
-}
-
-// next returns the placeholder for one more argument, after the
-// conditions' own.
-func (w *where) next(arg any) string {
-	w.args = append(w.args, arg)
-	return fmt.Sprintf("$%d", len(w.args))
-}
-
-func (w *where) String() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
-
-// badHash is the error for a hash that keygate.ParseHash refuses.
-func badHash(what, id string) error {
-	return keygate.Errorf(keygate.EINVALID, "%s %s has a malformed hash: it must be the 64 hex characters of a SHA-256 digest.", what, id)
 }
 
 // queryAll runs a query and scans each row with scan.

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 const rootKeyColumns = `id, name, start, last4, hash, permissions, created_at, revoked_at`
@@ -17,28 +18,21 @@ const rootKeyColumns = `id, name, start, last4, hash, permissions, created_at, r
 // CreateRootKey stores r, setting an empty r.ID to a new ID and a zero
 // r.CreatedAt to Now. ECONFLICT if the hash or the ID is already stored.
 func (s *Store) CreateRootKey(ctx context.Context, r *keygate.RootKey, ev ...*keygate.AuditEvent) error {
-	now := s.now()
-	if r.ID == "" {
-		r.ID = keygate.NewID(keygate.PrefixRootKey, now)
+	if err := sqlstore.PrepareRootKey(r, s.now()); err != nil {
+		return err
 	}
-	if r.CreatedAt.IsZero() {
-		r.CreatedAt = now
+	hash, err := hex.DecodeString(r.Hash)
+	if err != nil {
+		return s.fail(ctx, "create root key", err)
 	}
-	sum, ok := keygate.ParseHash(r.Hash)
-	if !ok {
-		return badHash("Root key", r.ID)
-	}
-	r.Hash = hex.EncodeToString(sum[:])
 	return s.write(ctx, "create root key", false, ev, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
 		_, err := tx.Exec(ctx, `INSERT INTO root_keys (`+rootKeyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			r.ID, r.Name, r.Start, r.Last4, sum[:], list(r.Permissions), ms(r.CreatedAt), msPtr(r.RevokedAt))
+			r.ID, r.Name, r.Start, r.Last4, hash, sqlstore.List(r.Permissions), ms(r.CreatedAt), msPtr(r.RevokedAt))
 		switch {
 		case constraint(err, "root_keys_hash_key"):
-			return nil, &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-				Message: "A root key with the same hash is already stored; issue a new root key."}
+			return nil, sqlstore.RootKeyHashTaken(err)
 		case constraint(err, "root_keys_pkey"):
-			return nil, &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-				Message: "A root key with id \"" + r.ID + "\" already exists."}
+			return nil, sqlstore.RootKeyIDTaken(err, r.ID)
 		case err != nil:
 			return nil, err
 		}
@@ -65,7 +59,7 @@ func (s *Store) RevokeRootKey(ctx context.Context, id string, fn func(*keygate.R
 		}
 		cur, err := scanRootKey(tx.QueryRow(ctx, `SELECT `+rootKeyColumns+` FROM root_keys WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, rootKeyNotFound(id)
+			return nil, sqlstore.RootKeyNotFound(id)
 		}
 		if err != nil {
 			return nil, err
@@ -110,7 +104,7 @@ func (s *Store) RootKey(ctx context.Context, id string) (*keygate.RootKey, error
 	defer cancel()
 	r, err := scanRootKey(s.pool.QueryRow(bctx, `SELECT `+rootKeyColumns+` FROM root_keys WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, rootKeyNotFound(id)
+		return nil, sqlstore.RootKeyNotFound(id)
 	}
 	if err != nil {
 		return nil, s.fail(ctx, "get root key", err)
@@ -141,12 +135,8 @@ func scanRootKey(row pgx.Row) (*keygate.RootKey, error) {
 		return nil, err
 	}
 	r.Hash = hex.EncodeToString(hash)
-	r.Permissions = list(r.Permissions)
+	r.Permissions = sqlstore.List(r.Permissions)
 	r.CreatedAt = r.CreatedAt.UTC()
 	r.RevokedAt = utcPtr(revoked)
 	return &r, nil
-}
-
-func rootKeyNotFound(id string) error {
-	return keygate.Errorf(keygate.ENOTFOUND, "No root key with id %q exists.", id)
 }

@@ -2,13 +2,13 @@ package postgres
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 const sessionColumns = `id, token_hash, account_id, root_key_id, created_at, expires_at, revoked_at, ip, user_agent`
@@ -16,26 +16,18 @@ const sessionColumns = `id, token_hash, account_id, root_key_id, created_at, exp
 // CreateSession stores sess. It sets an empty ID to a new one and a zero
 // CreatedAt to Now.
 func (s *Store) CreateSession(ctx context.Context, sess *keygate.Session) error {
-	if err := sess.Validate(); err != nil {
+	if err := sqlstore.PrepareSession(sess, s.now()); err != nil {
 		return err
 	}
-	now := s.now()
-	if sess.ID == "" {
-		sess.ID = keygate.NewID(keygate.PrefixSession, now)
-	}
-	if sess.CreatedAt.IsZero() {
-		sess.CreatedAt = now
-	}
-	sess.CreatedAt, sess.ExpiresAt, sess.RevokedAt = ms(sess.CreatedAt), ms(sess.ExpiresAt), msPtr(sess.RevokedAt)
 	return s.write(ctx, "create session", false, nil, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
 		_, err := tx.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			sess.ID, sess.TokenHash, nullString(sess.AccountID), nullString(sess.RootKeyID),
+			sess.ID, sess.TokenHash, sqlstore.NullString(sess.AccountID), sqlstore.NullString(sess.RootKeyID),
 			sess.CreatedAt, sess.ExpiresAt, sess.RevokedAt, sess.IP, sess.UserAgent)
 		switch {
 		case constraint(err, "sessions_token_hash_key"), constraint(err, "sessions_pkey"):
-			return nil, &keygate.Error{Code: keygate.ECONFLICT, Message: "The session already exists.", Err: err}
+			return nil, sqlstore.SessionTaken(err)
 		case constraint(err, "sessions_account_id_fkey"), constraint(err, "sessions_root_key_id_fkey"):
-			return nil, &keygate.Error{Code: keygate.ENOTFOUND, Message: "The session's account or root key does not exist.", Err: err}
+			return nil, sqlstore.SessionOwnerMissing(err)
 		}
 		return nil, err
 	})
@@ -47,15 +39,15 @@ func (s *Store) Session(ctx context.Context, tokenHash string) (*keygate.Session
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	sum, ok := keygate.ParseHash(tokenHash)
+	h, ok := sqlstore.CanonicalHash(tokenHash)
 	if !ok {
-		return nil, keygate.Errorf(keygate.ENOTFOUND, "No such session.")
+		return nil, sqlstore.NoSession()
 	}
 	bctx, cancel := s.bound(ctx)
 	defer cancel()
-	sess, err := scanSession(s.pool.QueryRow(bctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = $1`, hex.EncodeToString(sum[:])))
+	sess, err := scanSession(s.pool.QueryRow(bctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = $1`, h))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, keygate.Errorf(keygate.ENOTFOUND, "No such session.")
+		return nil, sqlstore.NoSession()
 	}
 	if err != nil {
 		return nil, s.fail(ctx, "get session", err)
@@ -72,7 +64,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) erro
 			return nil, err
 		}
 		if tag.RowsAffected() == 0 {
-			return nil, keygate.Errorf(keygate.ENOTFOUND, "No session with id %q exists.", id)
+			return nil, sqlstore.SessionNotFound(id)
 		}
 		return nil, nil
 	})

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 const tierColumns = `name, quota_per_day, rate_per_second, burst, created_at, updated_at, quota_scope`
@@ -14,19 +15,12 @@ const tierColumns = `name, quota_per_day, rate_per_second, burst, created_at, up
 // CreateTier stores t, setting zero CreatedAt and UpdatedAt to Now.
 // ECONFLICT if a tier of that name exists.
 func (s *Store) CreateTier(ctx context.Context, t *keygate.Tier, ev ...*keygate.AuditEvent) error {
-	now := s.now()
-	if t.CreatedAt.IsZero() {
-		t.CreatedAt = now
-	}
-	if t.UpdatedAt.IsZero() {
-		t.UpdatedAt = t.CreatedAt
-	}
+	sqlstore.PrepareTier(t, s.now())
 	return s.write(ctx, "create tier", false, ev, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
 		_, err := tx.Exec(ctx, `INSERT INTO tiers (`+tierColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			t.Name, t.QuotaPerDay, t.RatePerSecond, t.Burst, ms(t.CreatedAt), ms(t.UpdatedAt), quotaScope(t))
+			t.Name, t.QuotaPerDay, t.RatePerSecond, t.Burst, ms(t.CreatedAt), ms(t.UpdatedAt), sqlstore.QuotaScope(t))
 		if constraint(err, "tiers_pkey") {
-			return nil, &keygate.Error{Code: keygate.ECONFLICT, Err: err,
-				Message: "A tier named \"" + t.Name + "\" already exists; choose another name, or update that tier."}
+			return nil, sqlstore.TierTaken(err, t.Name)
 		}
 		if err != nil {
 			return nil, err
@@ -45,7 +39,7 @@ func (s *Store) UpdateTier(ctx context.Context, name string, fn func(*keygate.Ti
 	err := s.write(ctx, "update tier", false, nil, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
 		cur, err := scanTier(tx.QueryRow(ctx, `SELECT `+tierColumns+` FROM tiers WHERE name = $1 FOR UPDATE`, name))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, tierNotFound(name)
+			return nil, sqlstore.TierNotFound(name)
 		}
 		if err != nil {
 			return nil, err
@@ -61,7 +55,7 @@ func (s *Store) UpdateTier(ctx context.Context, name string, fn func(*keygate.Ti
 		}
 		t.Name, t.CreatedAt, t.UpdatedAt = cur.Name, cur.CreatedAt, ms(t.UpdatedAt)
 		if _, err := tx.Exec(ctx, `UPDATE tiers SET quota_per_day = $1, rate_per_second = $2, burst = $3, updated_at = $4, quota_scope = $5
-			WHERE name = $6`, t.QuotaPerDay, t.RatePerSecond, t.Burst, t.UpdatedAt, quotaScope(&t), t.Name); err != nil {
+			WHERE name = $6`, t.QuotaPerDay, t.RatePerSecond, t.Burst, t.UpdatedAt, sqlstore.QuotaScope(&t), t.Name); err != nil {
 			return nil, err
 		}
 		if err := s.insertEvents(ctx, tx, evs); err != nil {
@@ -85,7 +79,7 @@ func (s *Store) DeleteTier(ctx context.Context, name string, ev ...*keygate.Audi
 		var one int
 		err := tx.QueryRow(ctx, `SELECT 1 FROM tiers WHERE name = $1 FOR UPDATE`, name).Scan(&one)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, tierNotFound(name)
+			return nil, sqlstore.TierNotFound(name)
 		}
 		if err != nil {
 			return nil, err
@@ -97,9 +91,7 @@ func (s *Store) DeleteTier(ctx context.Context, name string, ev ...*keygate.Audi
 			return nil, err
 		}
 		if accounts > 0 || keys > 0 {
-			return nil, keygate.Errorf(keygate.ECONFLICT,
-				"Tier %q is still used by %d account(s) and %d key(s); move them to another tier before deleting it.",
-				name, accounts, keys)
+			return nil, sqlstore.TierInUse(name, accounts, keys)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM tiers WHERE name = $1`, name); err != nil {
 			return nil, err
@@ -117,7 +109,7 @@ func (s *Store) Tier(ctx context.Context, name string) (*keygate.Tier, error) {
 	defer cancel()
 	t, err := scanTier(s.pool.QueryRow(bctx, `SELECT `+tierColumns+` FROM tiers WHERE name = $1`, name))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, tierNotFound(name)
+		return nil, sqlstore.TierNotFound(name)
 	}
 	if err != nil {
 		return nil, s.fail(ctx, "get tier", err)
@@ -146,22 +138,4 @@ func scanTier(row pgx.Row) (*keygate.Tier, error) {
 	}
 	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
 	return &t, nil
-}
-
-// quotaScope returns t's quota scope, an empty one being the default.
-func quotaScope(t *keygate.Tier) string {
-	if t.QuotaScope == "" {
-		t.QuotaScope = keygate.QuotaScopeAccount
-	}
-	return t.QuotaScope
-}
-
-func tierNotFound(name string) error {
-	return keygate.Errorf(keygate.ENOTFOUND, "No tier named %q exists.", name)
-}
-
-// unknownTier is the error for a record that names a tier that does not
-// exist: the request, not the URL, is wrong, so it is EINVALID.
-func unknownTier(name string) error {
-	return keygate.Errorf(keygate.EINVALID, "Tier %q does not exist; create it first, or pick an existing tier.", name)
 }

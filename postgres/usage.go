@@ -12,38 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 var _ keygate.UsageStore = (*Store)(nil)
-
-type routeKey struct {
-	bucket         time.Time
-	route, outcome string
-}
-
-type rollupKey struct {
-	granularity string
-	keyID       string
-	bucket      time.Time
-	outcome     string
-	route       string
-	status      int
-}
-
-type rollupSum struct {
-	accountID string
-	count     int64
-	latency   keygate.LatencyHistogram
-}
-
-// truncate returns the start of t's hour or UTC day.
-func truncate(t time.Time, granularity string) time.Time {
-	t = t.UTC()
-	if granularity == keygate.GranularityDay {
-		return keygate.UsageDay(t)
-	}
-	return t.Truncate(time.Hour)
-}
 
 var usageColumns = []string{"time", "key_id", "account_id", "outcome", "method", "route", "status", "latency_us", "ip"}
 
@@ -144,9 +116,7 @@ func (s *Store) RecordUsage(ctx context.Context, events []keygate.UsageEvent) er
 		s.routes = map[int64]map[string]bool{}
 	}
 	maps.Copy(s.routes, admitted)
-	for len(s.routes) > routeDaysCached {
-		delete(s.routes, slices.Min(slices.Collect(maps.Keys(s.routes))))
-	}
+	sqlstore.TrimRouteDays(s.routes)
 	return nil
 }
 
@@ -164,28 +134,10 @@ type rollupColumns struct {
 }
 
 func rollupRows(events []keygate.UsageEvent, admitted map[int64]map[string]bool) rollupColumns {
-	rollups := map[rollupKey]*rollupSum{}
-	routes := map[routeKey]int64{}
-	for _, ev := range events {
-		route := keygate.CountedRoute(ev.Route, admitted[keygate.UsageDay(ev.Time).UnixMilli()])
-		outcome, n := keygate.OutcomeKey(ev.Outcome), ev.N()
-		for _, g := range []string{keygate.GranularityHour, keygate.GranularityDay} {
-			k := rollupKey{g, ev.KeyID, truncate(ev.Time, g), outcome, route, keygate.UsageStatus(ev.Status)}
-			r := rollups[k]
-			if r == nil {
-				r = &rollupSum{accountID: ev.AccountID}
-				rollups[k] = r
-			}
-			r.count += n
-			if ev.Count == 0 {
-				r.latency.Observe(ev.Latency)
-			}
-		}
-		routes[routeKey{truncate(ev.Time, keygate.GranularityHour), route, outcome}] += n
-	}
-	rk := slices.SortedFunc(maps.Keys(rollups), func(a, b rollupKey) int {
-		return cmp.Or(cmp.Compare(a.granularity, b.granularity), cmp.Compare(a.keyID, b.keyID),
-			a.bucket.Compare(b.bucket), cmp.Compare(a.outcome, b.outcome), cmp.Compare(a.route, b.route), cmp.Compare(a.status, b.status))
+	rollups, routes := sqlstore.SumUsage(events, admitted)
+	rk := slices.SortedFunc(maps.Keys(rollups), func(a, b sqlstore.RollupKey) int {
+		return cmp.Or(cmp.Compare(a.Granularity, b.Granularity), cmp.Compare(a.KeyID, b.KeyID),
+			a.Bucket.Compare(b.Bucket), cmp.Compare(a.Outcome, b.Outcome), cmp.Compare(a.Route, b.Route), cmp.Compare(a.Status, b.Status))
 	})
 	n := len(rk)
 	c := rollupColumns{
@@ -195,14 +147,14 @@ func rollupRows(events []keygate.UsageEvent, admitted map[int64]map[string]bool)
 	}
 	for i, k := range rk {
 		r := rollups[k]
-		c.gs[i], c.kids[i], c.buckets[i], c.outs[i], c.routes[i], c.statuses[i] = k.granularity, k.keyID, k.bucket, k.outcome, k.route, int32(k.status)
-		c.accs[i], c.counts[i], c.latencies[i] = r.accountID, r.count, arrayLiteral(r.latency)
+		c.gs[i], c.kids[i], c.buckets[i], c.outs[i], c.routes[i], c.statuses[i] = k.Granularity, k.KeyID, k.Bucket, k.Outcome, k.Route, int32(k.Status)
+		c.accs[i], c.counts[i], c.latencies[i] = r.AccountID, r.Count, arrayLiteral(r.Latency)
 	}
-	for _, k := range slices.SortedFunc(maps.Keys(routes), func(a, b routeKey) int {
-		return cmp.Or(a.bucket.Compare(b.bucket), cmp.Compare(a.route, b.route), cmp.Compare(a.outcome, b.outcome))
+	for _, k := range slices.SortedFunc(maps.Keys(routes), func(a, b sqlstore.RouteKey) int {
+		return cmp.Or(a.Bucket.Compare(b.Bucket), cmp.Compare(a.Route, b.Route), cmp.Compare(a.Outcome, b.Outcome))
 	}) {
-		c.rBuckets, c.rRoutes = append(c.rBuckets, k.bucket), append(c.rRoutes, k.route)
-		c.rOutcomes, c.rCounts = append(c.rOutcomes, k.outcome), append(c.rCounts, routes[k])
+		c.rBuckets, c.rRoutes = append(c.rBuckets, k.Bucket), append(c.rRoutes, k.Route)
+		c.rOutcomes, c.rCounts = append(c.rOutcomes, k.Outcome), append(c.rCounts, routes[k])
 	}
 	return c
 }
@@ -218,10 +170,6 @@ func arrayLiteral(h keygate.LatencyHistogram) string {
 	}
 	return string(append(b, '}'))
 }
-
-// routeDaysCached is how many days of admitted routes RecordUsage keeps in
-// memory: today's, and yesterday's for events that arrive late.
-const routeDaysCached = 3
 
 // routesLockSQL serializes the admission of new routes across instances,
 // so that no day admits more than keygate.MaxUsageRoutesPerDay.
@@ -285,35 +233,6 @@ func dayRoutes(ctx context.Context, tx pgx.Tx, day int64) (map[string]bool, erro
 	return known, err
 }
 
-// usageGroupColumn is the column a group_by dimension reads.
-var usageGroupColumn = map[string]string{
-	"":                     "''",
-	keygate.GroupByRoute:   "route",
-	keygate.GroupByStatus:  "status::text",
-	keygate.GroupByOutcome: "outcome",
-	keygate.GroupByKey:     "key_id",
-	keygate.GroupByAccount: "account_id",
-}
-
-// usageWhere selects the rollups of a granularity, period, key and
-// account.
-func usageWhere(g, keyID, accountID string, from, to time.Time) (where, error) {
-	var w where
-	if g != keygate.GranularityHour && g != keygate.GranularityDay {
-		return w, keygate.Errorf(keygate.EINVALID, "granularity must be \"hour\" or \"day\".")
-	}
-	w.add("granularity = ?", g)
-	w.add("bucket >= ?", truncate(from, g))
-	w.add("bucket < ?", ms(to))
-	if keyID != "" {
-		w.add("key_id = ?", keyID)
-	}
-	if accountID != "" {
-		w.add("account_id = ?", accountID)
-	}
-	return w, nil
-}
-
 // Usage sums the rollups for q per bucket, group and outcome, and hands
 // the rows to keygate.UsageBuckets.
 func (s *Store) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.UsageBucket, error) {
@@ -323,8 +242,8 @@ func (s *Store) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.Usag
 	if err := keygate.CheckGroupBy(q.GroupBy); err != nil {
 		return nil, err
 	}
-	col := usageGroupColumn[q.GroupBy]
-	w, err := usageWhere(q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
+	col := sqlstore.UsageGroupColumn[q.GroupBy]
+	w, err := sqlstore.RollupFilter(dialect, q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +252,7 @@ func (s *Store) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.Usag
 		groupBy = "bucket, " + col + ", outcome"
 	}
 	rows, err := queryAll(ctx, s.pool, scanUsageRow, `SELECT bucket, `+col+`, max(account_id), outcome, sum(count)::bigint, keygate_hist_sum(latency)
-		FROM usage_rollups`+w.String()+` GROUP BY `+groupBy, w.args...)
+		FROM usage_rollups`+w.String()+` GROUP BY `+groupBy, w.Args()...)
 	if err != nil {
 		return nil, s.fail(ctx, "query usage", err)
 	}
@@ -349,18 +268,18 @@ func (s *Store) UsageTop(ctx context.Context, q keygate.UsageTopQuery) ([]keygat
 	if err := keygate.CheckTopBy(q.By); err != nil {
 		return nil, err
 	}
-	col := usageGroupColumn[q.By]
-	w, err := usageWhere(q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
+	col := sqlstore.UsageGroupColumn[q.By]
+	w, err := sqlstore.RollupFilter(dialect, q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
 	if err != nil {
 		return nil, err
 	}
-	w.add(col + " <> ''")
+	w.Add(col + " <> ''")
 	cond := w.String()
-	limit := w.next(max(q.Limit, 1))
+	limit := w.Next(max(q.Limit, 1))
 	rows, err := queryAll(ctx, s.pool, scanUsageRow, `WITH top AS (
 			SELECT `+col+` AS v FROM usage_rollups`+cond+` GROUP BY `+col+` ORDER BY sum(count) DESC, `+col+` LIMIT `+limit+`)
 		SELECT 'epoch'::timestamptz, `+col+`, max(account_id), outcome, sum(count)::bigint, keygate_hist_sum(latency)
-		FROM usage_rollups`+cond+` AND `+col+` IN (SELECT v FROM top) GROUP BY `+col+`, outcome`, w.args...)
+		FROM usage_rollups`+cond+` AND `+col+` IN (SELECT v FROM top) GROUP BY `+col+`, outcome`, w.Args()...)
 	if err != nil {
 		return nil, s.fail(ctx, "query top usage", err)
 	}
@@ -382,21 +301,9 @@ func (s *Store) UsageEvents(ctx context.Context, q keygate.UsageQuery, limit int
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	var w where
-	if !q.From.IsZero() {
-		w.add("time >= ?", ms(q.From))
-	}
-	if !q.To.IsZero() {
-		w.add("time < ?", ms(q.To))
-	}
-	if q.KeyID != "" {
-		w.add("key_id = ?", q.KeyID)
-	}
-	if q.AccountID != "" {
-		w.add("account_id = ?", q.AccountID)
-	}
+	w := sqlstore.UsageEventFilter(dialect, q)
 	out, err := queryAll(ctx, s.pool, scanUsageEvent, `SELECT time, key_id, account_id, outcome, method, route, status, latency_us, ip
-		FROM usage_events`+w.String()+` ORDER BY time, id LIMIT `+w.next(max(limit, 1)), w.args...)
+		FROM usage_events`+w.String()+` ORDER BY time, id LIMIT `+w.Next(max(limit, 1)), w.Args()...)
 	if err != nil {
 		return nil, s.fail(ctx, "list usage events", err)
 	}
@@ -439,7 +346,7 @@ func (s *Store) RouteUsage(ctx context.Context, from, to time.Time) ([]keygate.R
 		return nil, err
 	}
 	rows, err := s.pool.Query(ctx, `SELECT bucket, route, outcome, count FROM usage_routes
-		WHERE bucket >= $1 AND bucket < $2 ORDER BY bucket, route, outcome`, truncate(from, keygate.GranularityHour), ms(to))
+		WHERE bucket >= $1 AND bucket < $2 ORDER BY bucket, route, outcome`, sqlstore.Truncate(from, keygate.GranularityHour), ms(to))
 	if err != nil {
 		return nil, s.fail(ctx, "query route usage", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/keygate/keygate"
+	"github.com/keygate/keygate/internal/sqlstore"
 )
 
 var _ keygate.WebhookStore = (*Store)(nil)
@@ -18,24 +19,18 @@ func scanWebhook(row pgx.Row) (*keygate.Webhook, error) {
 	if err := row.Scan(&w.ID, &w.URL, &w.Events, &w.Description, &w.Enabled, &w.Secret, &w.CreatedAt, &w.UpdatedAt); err != nil {
 		return nil, err
 	}
-	if w.Events == nil {
-		w.Events = []string{}
-	}
+	w.Events = sqlstore.List(w.Events)
 	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
 	return &w, nil
-}
-
-func webhookNotFound(id string) error {
-	return keygate.Errorf(keygate.ENOTFOUND, "There is no webhook %q.", id)
 }
 
 // CreateWebhook stores w.
 func (s *Store) CreateWebhook(ctx context.Context, w *keygate.Webhook, ev ...*keygate.AuditEvent) error {
 	return s.write(ctx, "create webhook", false, ev, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
 		_, err := tx.Exec(ctx, `INSERT INTO webhook_endpoints (`+webhookColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			w.ID, w.URL, list(w.Events), w.Description, w.Enabled, w.Secret, ms(w.CreatedAt), ms(w.UpdatedAt))
+			w.ID, w.URL, sqlstore.List(w.Events), w.Description, w.Enabled, w.Secret, ms(w.CreatedAt), ms(w.UpdatedAt))
 		if constraint(err, "webhook_endpoints_pkey") {
-			return nil, keygate.Errorf(keygate.ECONFLICT, "A webhook with id %q already exists.", w.ID)
+			return nil, sqlstore.WebhookIDTaken(w.ID)
 		}
 		return nil, err
 	})
@@ -46,12 +41,12 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *keygate.Webhook, ev ...*ke
 	return s.write(ctx, "update webhook", false, ev, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
 		tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET url = $1, events = $2, description = $3, enabled = $4,
 			secret = $5, updated_at = $6 WHERE id = $7`,
-			w.URL, list(w.Events), w.Description, w.Enabled, w.Secret, ms(w.UpdatedAt), w.ID)
+			w.URL, sqlstore.List(w.Events), w.Description, w.Enabled, w.Secret, ms(w.UpdatedAt), w.ID)
 		if err != nil {
 			return nil, err
 		}
 		if tag.RowsAffected() == 0 {
-			return nil, webhookNotFound(w.ID)
+			return nil, sqlstore.WebhookNotFound(w.ID)
 		}
 		return nil, nil
 	})
@@ -65,7 +60,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string, ev ...*keygate.Aud
 			return nil, err
 		}
 		if tag.RowsAffected() == 0 {
-			return nil, webhookNotFound(id)
+			return nil, sqlstore.WebhookNotFound(id)
 		}
 		return nil, nil
 	})
@@ -80,7 +75,7 @@ func (s *Store) Webhook(ctx context.Context, id string) (*keygate.Webhook, error
 	defer cancel()
 	w, err := scanWebhook(s.pool.QueryRow(bctx, `SELECT `+webhookColumns+` FROM webhook_endpoints WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, webhookNotFound(id)
+		return nil, sqlstore.WebhookNotFound(id)
 	}
 	if err != nil {
 		return nil, s.fail(ctx, "get webhook", err)
@@ -107,11 +102,7 @@ func (s *Store) Webhooks(ctx context.Context) ([]*keygate.Webhook, error) {
 // it. An event without such an endpoint, or whose ID is already stored,
 // is not stored. It returns how many events it stored.
 func enqueueWebhooks(ctx context.Context, tx pgx.Tx, audit []*keygate.AuditEvent, given []keygate.WebhookEvent) (int, error) {
-	var evs []keygate.WebhookEvent
-	for _, ev := range audit {
-		evs = append(evs, keygate.WebhookEventsFor(ev)...)
-	}
-	evs = append(evs, given...)
+	evs := sqlstore.WebhookEvents(audit, given)
 	if len(evs) == 0 {
 		return 0, nil
 	}
@@ -121,12 +112,7 @@ func enqueueWebhooks(ctx context.Context, tx pgx.Tx, audit []*keygate.AuditEvent
 	}
 	stored := 0
 	for _, ev := range evs {
-		var targets []string
-		for _, w := range endpoints {
-			if (ev.EndpointID == "" && w.Subscribes(ev.Type)) || ev.EndpointID == w.ID {
-				targets = append(targets, w.ID)
-			}
-		}
+		targets := sqlstore.WebhookTargets(endpoints, ev)
 		if len(targets) == 0 {
 			continue
 		}
@@ -235,7 +221,7 @@ func (s *Store) RecordDeliveryAttempt(ctx context.Context, id string, a keygate.
 			return nil, err
 		}
 		if tag.RowsAffected() == 0 {
-			return nil, keygate.Errorf(keygate.ENOTFOUND, "There is no pending webhook delivery %q.", id)
+			return nil, sqlstore.PendingDeliveryNotFound(id)
 		}
 		return nil, nil
 	})
@@ -248,26 +234,20 @@ func (s *Store) WebhookDeliveries(ctx context.Context, f keygate.DeliveryFilter)
 	}
 	bctx, cancel := s.bound(ctx)
 	defer cancel()
-	var w where
-	w.add("d.endpoint_id = ?", f.WebhookID)
-	if f.Status != "" {
-		w.add("d.status = ?", f.Status)
-	}
+	var at time.Time
 	if f.Before != "" {
-		var at time.Time
 		err := s.pool.QueryRow(bctx, `SELECT created_at FROM webhook_deliveries WHERE id = $1`, f.Before).Scan(&at)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, keygate.Errorf(keygate.EINVALID,
-				"The cursor %q names no delivery; pass the id of the last delivery of the previous page.", f.Before)
+			return nil, sqlstore.NoDeliveryCursor(f.Before)
 		}
 		if err != nil {
 			return nil, s.fail(ctx, "list webhook deliveries", err)
 		}
-		w.add("(d.created_at < ? OR (d.created_at = ? AND d.id < ?))", at, at, f.Before)
 	}
+	w := sqlstore.DeliveryFilter(dialect, f, at)
 	q := `SELECT ` + deliveryColumns + ` FROM webhook_deliveries d` + w.String() +
-		` ORDER BY d.created_at DESC, d.id DESC LIMIT ` + w.next(pageSize(f.Limit))
-	out, err := queryAll(bctx, s.pool, scanDelivery, q, w.args...)
+		` ORDER BY d.created_at DESC, d.id DESC LIMIT ` + w.Next(sqlstore.PageSize(f.Limit))
+	out, err := queryAll(bctx, s.pool, scanDelivery, q, w.Args()...)
 	if err != nil {
 		return nil, s.fail(ctx, "list webhook deliveries", err)
 	}
@@ -283,7 +263,7 @@ func (s *Store) WebhookDelivery(ctx context.Context, id string) (*keygate.Webhoo
 	defer cancel()
 	d, err := scanDelivery(s.pool.QueryRow(bctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d WHERE d.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, keygate.Errorf(keygate.ENOTFOUND, "There is no webhook delivery %q.", id)
+		return nil, sqlstore.DeliveryNotFound(id)
 	}
 	if err != nil {
 		return nil, s.fail(ctx, "get webhook delivery", err)
@@ -300,7 +280,7 @@ func (s *Store) Redeliver(ctx context.Context, id string, now time.Time) (*keyga
 			next_attempt_at = $1, locked_until = '-infinity', give_up_at = $2, delivered_at = NULL
 			WHERE d.id = $3 RETURNING `+deliveryColumns, ms(now), ms(now.Add(keygate.WebhookRetention)), id))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, keygate.Errorf(keygate.ENOTFOUND, "There is no webhook delivery %q.", id)
+			return nil, sqlstore.DeliveryNotFound(id)
 		}
 		return nil, err
 	})

@@ -84,9 +84,7 @@ func (s *Store) DeleteTier(ctx context.Context, name string, ev ...*keygate.Audi
 			return nil, err
 		}
 		if accounts > 0 || keys > 0 {
-			return nil, keygate.Errorf(keygate.ECONFLICT,
-				"Tier %q is still used by %d account(s) and %d key(s); move them to another tier before deleting it.",
-				name, accounts, keys)
+			return nil, sqlstore.TierInUse(name, accounts, keys)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM tiers WHERE name = ?`, name); err != nil {
 			return nil, err
