@@ -35,7 +35,7 @@ func (s *Store) ImportKeys(ctx context.Context, keys []*keygate.Key, ev ...*keyg
 	if len(keys) == 0 {
 		return 0, s.read()
 	}
-	listening := s.listening()
+	listening := s.listeners.Any()
 	inserted := 0
 	err := s.write(ctx, "import keys", true, ev, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
 		if err := importReferences(ctx, tx, keys); err != nil {

@@ -56,29 +56,10 @@ func (s *Store) CreateKey(ctx context.Context, k *keygate.Key, ev ...*keygate.Au
 func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*keygate.Key) ([]*keygate.AuditEvent, error)) (*keygate.Key, error) {
 	var out *keygate.Key
 	err := s.write(ctx, "update key", false, nil, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
-		cur, err := lockKey(ctx, tx, id)
-		if err != nil {
-			return nil, err
-		}
-		k := cur.Clone()
-		evs, err := fn(k)
-		if errors.Is(err, keygate.ErrUnchanged) {
-			out = cur
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		k.ID = cur.ID
-		written, err := updateKey(ctx, tx, k)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.insertEvents(ctx, tx, evs); err != nil {
-			return nil, err
-		}
-		out = written
-		return []keygate.Change{{Kind: keygate.ChangeKey, ID: written.ID, Key: written.Clone()}}, nil
+		var changes []keygate.Change
+		var err error
+		out, changes, err = sqlstore.UpdateKey(keyTx{ctx, tx, s}, id, fn)
+		return changes, err
 	})
 	if err != nil {
 		return nil, err
@@ -94,40 +75,29 @@ func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*keygate.Key) 
 func (s *Store) RotateKey(ctx context.Context, id string, fn func(*keygate.Key) (*keygate.Key, []*keygate.AuditEvent, error)) (*keygate.Key, *keygate.Key, error) {
 	var old, replacement *keygate.Key
 	err := s.write(ctx, "rotate key", false, nil, func(ctx context.Context, tx pgx.Tx) ([]keygate.Change, error) {
-		cur, err := lockKey(ctx, tx, id)
-		if err != nil {
-			return nil, err
-		}
-		k := cur.Clone()
-		r, evs, err := fn(k)
-		if err != nil {
-			return nil, err
-		}
-		if r == nil {
-			return nil, sqlstore.NoReplacement(id)
-		}
-		if err := sqlstore.PrepareKey(r, s.now()); err != nil {
-			return nil, err
-		}
-		k.ID = cur.ID
-		written, err := updateKey(ctx, tx, k)
-		if err != nil {
-			return nil, err
-		}
-		if err := insertKey(ctx, tx, r); err != nil {
-			return nil, err
-		}
-		if err := s.insertEvents(ctx, tx, evs); err != nil {
-			return nil, err
-		}
-		rc := sqlstore.KeyChange(r)
-		old, replacement = written, rc.Key.Clone()
-		return []keygate.Change{{Kind: keygate.ChangeKey, ID: written.ID, Key: written.Clone()}, rc}, nil
+		var changes []keygate.Change
+		var err error
+		old, replacement, changes, err = sqlstore.RotateKey(keyTx{ctx, tx, s}, id, s.now, fn)
+		return changes, err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return old, replacement, nil
+}
+
+// keyTx is a write transaction as sqlstore.UpdateKey and RotateKey use it.
+type keyTx struct {
+	ctx context.Context
+	tx  pgx.Tx
+	s   *Store
+}
+
+func (t keyTx) LockKey(id string) (*keygate.Key, error)        { return lockKey(t.ctx, t.tx, id) }
+func (t keyTx) UpdateKey(k *keygate.Key) (*keygate.Key, error) { return updateKey(t.ctx, t.tx, k) }
+func (t keyTx) InsertKey(k *keygate.Key) error                 { return insertKey(t.ctx, t.tx, k) }
+func (t keyTx) InsertEvents(evs []*keygate.AuditEvent) error {
+	return t.s.insertEvents(t.ctx, t.tx, evs)
 }
 
 // lockKey reads the key with the given id inside tx and locks its row

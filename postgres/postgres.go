@@ -64,16 +64,13 @@ type Store struct {
 	pool   *pgxpool.Pool
 	closed atomic.Bool
 
-	mu        sync.Mutex
-	listeners []*listener
+	listeners sqlstore.Listeners
 
 	// routes caches, per UTC day (Unix ms), the routes usage_routes has
 	// admitted, as last committed; routesMu guards it.
 	routesMu sync.Mutex
 	routes   map[int64]map[string]bool
 }
-
-type listener struct{ fn func(keygate.Change) }
 
 // errClosed is the cause of the EUNAVAILABLE error a closed store returns.
 var errClosed = errors.New("postgres: store is closed")
@@ -143,37 +140,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // committed write of this Store, once per changed record. The returned
 // function unregisters it.
 func (s *Store) OnChange(fn func(keygate.Change)) (remove func()) {
-	l := &listener{fn: fn}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.listeners = append(s.listeners, l)
-	return func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		// A new slice: notify may be ranging over the old one.
-		s.listeners = slices.DeleteFunc(slices.Clone(s.listeners), func(x *listener) bool { return x == l })
-	}
-}
-
-// listening reports whether any function is registered with OnChange.
-func (s *Store) listening() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.listeners) > 0
-}
-
-func (s *Store) notify(changes []keygate.Change) {
-	if len(changes) == 0 {
-		return
-	}
-	s.mu.Lock()
-	ls := s.listeners
-	s.mu.Unlock()
-	for _, c := range changes {
-		for _, l := range ls {
-			l.fn(c)
-		}
-	}
+	return s.listeners.Add(fn)
 }
 
 func (s *Store) now() time.Time {
@@ -213,11 +180,8 @@ func (s *Store) write(ctx context.Context, op string, bulk bool, evs []*keygate.
 	if err := s.read(); err != nil {
 		return err
 	}
-	now := s.now()
-	for _, ev := range evs {
-		if err := sqlstore.PrepareEvent(ev, now); err != nil {
-			return err
-		}
+	if err := sqlstore.PrepareEvents(evs, s.now()); err != nil {
+		return err
 	}
 	var changes []keygate.Change
 	var err error
@@ -230,7 +194,7 @@ func (s *Store) write(ctx context.Context, op string, bulk bool, evs []*keygate.
 	if err != nil {
 		return s.fail(ctx, op, err)
 	}
-	s.notify(changes)
+	s.listeners.Notify(changes)
 	return nil
 }
 

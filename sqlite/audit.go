@@ -40,11 +40,8 @@ func insertAuditRows(ctx context.Context, tx *sql.Tx, evs []*keygate.AuditEvent)
 // events a conditional write's function returns, known only inside the
 // transaction.
 func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []*keygate.AuditEvent) error {
-	now := s.now()
-	for _, ev := range evs {
-		if err := sqlstore.PrepareEvent(ev, now); err != nil {
-			return err
-		}
+	if err := sqlstore.PrepareEvents(evs, s.now()); err != nil {
+		return err
 	}
 	return insertEvents(ctx, tx, evs)
 }

@@ -58,29 +58,10 @@ func (s *Store) CreateKey(ctx context.Context, k *keygate.Key, ev ...*keygate.Au
 func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*keygate.Key) ([]*keygate.AuditEvent, error)) (*keygate.Key, error) {
 	var out *keygate.Key
 	err := s.write(ctx, "update key", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
-		cur, err := txKey(ctx, tx, id)
-		if err != nil {
-			return nil, err
-		}
-		k := cur.Clone()
-		evs, err := fn(k)
-		if errors.Is(err, keygate.ErrUnchanged) {
-			out = cur
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		k.ID = cur.ID
-		written, err := updateKey(ctx, tx, k)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.insertEvents(ctx, tx, evs); err != nil {
-			return nil, err
-		}
-		out = written
-		return []keygate.Change{{Kind: keygate.ChangeKey, ID: written.ID, Key: written.Clone()}}, nil
+		var changes []keygate.Change
+		var err error
+		out, changes, err = sqlstore.UpdateKey(keyTx{ctx, tx, s}, id, fn)
+		return changes, err
 	})
 	if err != nil {
 		return nil, err
@@ -96,35 +77,10 @@ func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*keygate.Key) 
 func (s *Store) RotateKey(ctx context.Context, id string, fn func(*keygate.Key) (*keygate.Key, []*keygate.AuditEvent, error)) (*keygate.Key, *keygate.Key, error) {
 	var old, replacement *keygate.Key
 	err := s.write(ctx, "rotate key", nil, func(tx *sql.Tx) ([]keygate.Change, error) {
-		cur, err := txKey(ctx, tx, id)
-		if err != nil {
-			return nil, err
-		}
-		k := cur.Clone()
-		r, evs, err := fn(k)
-		if err != nil {
-			return nil, err
-		}
-		if r == nil {
-			return nil, sqlstore.NoReplacement(id)
-		}
-		if err := sqlstore.PrepareKey(r, s.now()); err != nil {
-			return nil, err
-		}
-		k.ID = cur.ID
-		written, err := updateKey(ctx, tx, k)
-		if err != nil {
-			return nil, err
-		}
-		if err := insertKey(ctx, tx, r); err != nil {
-			return nil, err
-		}
-		if err := s.insertEvents(ctx, tx, evs); err != nil {
-			return nil, err
-		}
-		rc := sqlstore.KeyChange(r)
-		old, replacement = written, rc.Key.Clone()
-		return []keygate.Change{{Kind: keygate.ChangeKey, ID: written.ID, Key: written.Clone()}, rc}, nil
+		var changes []keygate.Change
+		var err error
+		old, replacement, changes, err = sqlstore.RotateKey(keyTx{ctx, tx, s}, id, s.now, fn)
+		return changes, err
 	})
 	if err != nil {
 		return nil, nil, err
@@ -132,8 +88,22 @@ func (s *Store) RotateKey(ctx context.Context, id string, fn func(*keygate.Key) 
 	return old, replacement, nil
 }
 
-// txKey reads the key with the given id inside tx; ENOTFOUND if there is
-// none.
+// keyTx is a write transaction as sqlstore.UpdateKey and RotateKey use it.
+type keyTx struct {
+	ctx context.Context
+	tx  *sql.Tx
+	s   *Store
+}
+
+func (t keyTx) LockKey(id string) (*keygate.Key, error)        { return txKey(t.ctx, t.tx, id) }
+func (t keyTx) UpdateKey(k *keygate.Key) (*keygate.Key, error) { return updateKey(t.ctx, t.tx, k) }
+func (t keyTx) InsertKey(k *keygate.Key) error                 { return insertKey(t.ctx, t.tx, k) }
+func (t keyTx) InsertEvents(evs []*keygate.AuditEvent) error {
+	return t.s.insertEvents(t.ctx, t.tx, evs)
+}
+
+// txKey reads the key with the given id inside tx (the write transaction
+// holds it against other writers); ENOTFOUND if there is none.
 func txKey(ctx context.Context, tx *sql.Tx, id string) (*keygate.Key, error) {
 	k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -162,7 +132,7 @@ func (s *Store) ImportKeys(ctx context.Context, keys []*keygate.Key, ev ...*keyg
 			return 0, sqlstore.ImportError(i, k, err)
 		}
 	}
-	listening := s.listening()
+	listening := s.listeners.Any()
 	inserted := 0
 	err := s.writeTx(ctx, "import keys", true, ev, func(tx *sql.Tx) ([]keygate.Change, error) {
 		stmt, err := tx.PrepareContext(ctx, insertKeySQL+` ON CONFLICT (hash) DO NOTHING`)

@@ -23,7 +23,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,8 +67,7 @@ type Store struct {
 	stop       chan struct{} // closed by Close
 	stopped    chan struct{} // closed when the checkpointer has returned
 
-	mu        sync.Mutex
-	listeners []*listener
+	listeners sqlstore.Listeners
 
 	// routes caches, per UTC day (Unix ms), the routes usage_route_names
 	// has admitted; RecordUsage fills it on the write connection and drops
@@ -77,10 +75,6 @@ type Store struct {
 	routesMu sync.Mutex
 	routes   map[int64]map[string]bool
 }
-
-// listener is one function registered with OnChange; its address tells
-// registrations of the same function apart.
-type listener struct{ fn func(keygate.Change) }
 
 // errClosed is the cause of the EUNAVAILABLE error a closed store returns.
 var errClosed = errors.New("sqlite: store is closed")
@@ -278,38 +272,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // committed write, once per changed record. The returned function
 // unregisters it; a notification already under way may still call fn.
 func (s *Store) OnChange(fn func(keygate.Change)) (remove func()) {
-	l := &listener{fn: fn}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.listeners = append(s.listeners, l)
-	return func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		// A new slice: notify may be ranging over the old one.
-		s.listeners = slices.DeleteFunc(slices.Clone(s.listeners), func(x *listener) bool { return x == l })
-	}
-}
-
-// listening reports whether any function is registered with OnChange, so
-// that writers can skip building changes nobody will see.
-func (s *Store) listening() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.listeners) > 0
-}
-
-func (s *Store) notify(changes []keygate.Change) {
-	if len(changes) == 0 {
-		return
-	}
-	s.mu.Lock()
-	fns := s.listeners[:len(s.listeners):len(s.listeners)]
-	s.mu.Unlock()
-	for _, c := range changes {
-		for _, l := range fns {
-			l.fn(c)
-		}
-	}
+	return s.listeners.Add(fn)
 }
 
 func (s *Store) now() time.Time {
@@ -337,7 +300,7 @@ func (s *Store) writeTx(ctx context.Context, op string, bulk bool, evs []*keygat
 	}
 	// The write connection is free again: listeners (the engine indexing
 	// an import's keys) do not hold up the next writer.
-	s.notify(changes)
+	s.listeners.Notify(changes)
 	return nil
 }
 
@@ -347,11 +310,8 @@ func (s *Store) commit(ctx context.Context, op string, bulk bool, evs []*keygate
 	if s.closed.Load() {
 		return nil, keygate.Unavailable(errClosed)
 	}
-	now := s.now()
-	for _, ev := range evs {
-		if err := sqlstore.PrepareEvent(ev, now); err != nil {
-			return nil, err
-		}
+	if err := sqlstore.PrepareEvents(evs, s.now()); err != nil {
+		return nil, err
 	}
 	conn, err := s.wdb.Conn(ctx)
 	if err != nil {

@@ -206,17 +206,9 @@ func (s *Store) Usage(ctx context.Context, q keygate.UsageQuery) ([]keygate.Usag
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	if err := keygate.CheckGroupBy(q.GroupBy); err != nil {
-		return nil, err
-	}
-	col := sqlstore.UsageGroupColumn[q.GroupBy]
-	w, err := sqlstore.RollupFilter(dialect, q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
+	col, groupBy, w, err := sqlstore.UsageGroups(dialect, q)
 	if err != nil {
 		return nil, err
-	}
-	groupBy := "bucket, outcome"
-	if q.GroupBy != "" {
-		groupBy = "bucket, " + col + ", outcome"
 	}
 	rows, err := s.usageRows(ctx, "query usage", `SELECT bucket, `+col+`, max(account_id), outcome, sum(count), keygate_hist_sum(latency)
 		FROM usage_rollups`+w.String()+` GROUP BY `+groupBy, w.Args())
@@ -232,15 +224,10 @@ func (s *Store) UsageTop(ctx context.Context, q keygate.UsageTopQuery) ([]keygat
 	if err := s.read(); err != nil {
 		return nil, err
 	}
-	if err := keygate.CheckTopBy(q.By); err != nil {
-		return nil, err
-	}
-	col := sqlstore.UsageGroupColumn[q.By]
-	w, err := sqlstore.RollupFilter(dialect, q.Granularity, q.KeyID, q.AccountID, q.From, q.To)
+	col, w, err := sqlstore.UsageTopGroups(dialect, q)
 	if err != nil {
 		return nil, err
 	}
-	w.Add(col + " <> ''")
 	args := append(append(slices.Clone(w.Args()), max(q.Limit, 1)), w.Args()...)
 	rows, err := s.usageRows(ctx, "query top usage", `WITH top AS (
 			SELECT `+col+` AS v FROM usage_rollups`+w.String()+` GROUP BY `+col+` ORDER BY sum(count) DESC, `+col+` LIMIT ?)

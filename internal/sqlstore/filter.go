@@ -172,10 +172,45 @@ func UsageEventFilter(d Dialect, q keygate.UsageQuery) *Where {
 	return w
 }
 
-// RollupFilter selects the usage rollups of a granularity, period (from
+// UsageGroups checks q and returns what its query of usage_rollups
+// groups by (the column of q.GroupBy, then GROUP BY's list: bucket, that
+// column, outcome) and the conditions of its granularity, period, key and
+// account. EINVALID for a group_by or granularity that does not exist.
+func UsageGroups(d Dialect, q keygate.UsageQuery) (col, groupBy string, w *Where, err error) {
+	if err := keygate.CheckGroupBy(q.GroupBy); err != nil {
+		return "", "", nil, err
+	}
+	col = UsageGroupColumn[q.GroupBy]
+	if w, err = rollupFilter(d, q.Granularity, q.KeyID, q.AccountID, q.From, q.To); err != nil {
+		return "", "", nil, err
+	}
+	groupBy = "bucket, outcome"
+	if q.GroupBy != "" {
+		groupBy = "bucket, " + col + ", outcome"
+	}
+	return col, groupBy, w, nil
+}
+
+// UsageTopGroups checks q and returns the column of q.By, which its query
+// ranks, and the conditions of its granularity, period, key and account,
+// rows without that column left out. EINVALID for a by or granularity
+// that does not exist.
+func UsageTopGroups(d Dialect, q keygate.UsageTopQuery) (col string, w *Where, err error) {
+	if err := keygate.CheckTopBy(q.By); err != nil {
+		return "", nil, err
+	}
+	col = UsageGroupColumn[q.By]
+	if w, err = rollupFilter(d, q.Granularity, q.KeyID, q.AccountID, q.From, q.To); err != nil {
+		return "", nil, err
+	}
+	w.Add(col + " <> ''")
+	return col, w, nil
+}
+
+// rollupFilter selects the usage rollups of a granularity, period (from
 // the start of from's hour or day), key and account. EINVALID for a
 // granularity other than hour and day.
-func RollupFilter(d Dialect, g, keyID, accountID string, from, to time.Time) (*Where, error) {
+func rollupFilter(d Dialect, g, keyID, accountID string, from, to time.Time) (*Where, error) {
 	if g != keygate.GranularityHour && g != keygate.GranularityDay {
 		return nil, keygate.Errorf(keygate.EINVALID, "granularity must be \"hour\" or \"day\".")
 	}

@@ -178,3 +178,13 @@ func PrepareAccountUpdate(a, cur *keygate.Account) {
 	a.UpdatedAt = Stored(a.UpdatedAt)
 	a.DisabledAt = StoredPtr(a.DisabledAt)
 }
+
+// PrepareEvents is PrepareEvent for each of evs.
+func PrepareEvents(evs []*keygate.AuditEvent, now time.Time) error {
+	for _, ev := range evs {
+		if err := PrepareEvent(ev, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
