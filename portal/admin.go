@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -26,19 +27,41 @@ type adminUsageData struct {
 	Chart    *chart
 	Accounts []accountUsage
 	Next     string // cursor of the next page of accounts
+	// The period's requests across every account: the busiest accounts
+	// and keys, and the split by outcome, route and status class.
+	Period      usagePeriod
+	Periods     []periodOption
+	Total       int64
+	Outcomes    []outcomeRow
+	TopAccounts *groupTable
+	TopKeys     *groupTable
+	Routes      *groupTable
+	Statuses    []statusRow
 }
 
+// adminTop is how many accounts and keys the overview ranks.
+const adminTop = 10
+
 // adminUsage is the operators' overview: requests per day across every
-// account, and each account's usage (a page of accounts at a time).
+// account; for a period, the busiest accounts and keys and the requests
+// by outcome, route and status class; and each account's usage (a page
+// of accounts at a time).
 func (s *Server) adminUsage(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	today := utcDay(s.now())
+	period, periods, err := parsePeriod(r, today)
+	if err != nil {
+		return err
+	}
 	from, to := today.AddDate(0, 0, -(chartDays-1)), today.AddDate(0, 0, 1)
 	all, err := s.Store.Usage(ctx, keygate.UsageQuery{From: from, To: to, Granularity: keygate.GranularityDay})
 	if err != nil {
 		return err
 	}
-	d := &adminUsageData{Chart: buildChart("Requests per day, all accounts", all, today, 0, "")}
+	d := &adminUsageData{Chart: buildChart("Requests per day, all accounts", all, today, 0, ""), Period: period, Periods: periods}
+	if err := s.adminGroupedUsage(ctx, d); err != nil {
+		return err
+	}
 	accounts, err := s.Store.Accounts(ctx, keygate.AccountFilter{After: r.URL.Query().Get("after"), Limit: adminPageSize})
 	if err != nil {
 		return err
@@ -66,6 +89,90 @@ func (s *Server) adminUsage(w http.ResponseWriter, r *http.Request) error {
 		d.Next = accounts[len(accounts)-1].ID
 	}
 	return s.render(w, r, http.StatusOK, "admin_usage", &page{Title: "Usage across accounts", Nav: "admin", Data: d})
+}
+
+// adminGroupedUsage fills the overview's tables for d.Period: the top
+// accounts and keys (GET /v1/usage/top's query, whose percentiles cover
+// the whole period) and the requests by outcome, route and status class
+// (GET /v1/usage?group_by=).
+func (s *Server) adminGroupedUsage(ctx context.Context, d *adminUsageData) error {
+	p := d.Period
+	top := func(by string) ([]keygate.UsageGroup, error) {
+		return s.Store.UsageTop(ctx, keygate.UsageTopQuery{By: by, From: p.From, To: p.To, Granularity: keygate.GranularityDay, Limit: adminTop})
+	}
+	accounts, err := top(keygate.GroupByAccount)
+	if err != nil {
+		return err
+	}
+	keys, err := top(keygate.GroupByKey)
+	if err != nil {
+		return err
+	}
+	// Name the ranked accounts and keys; an account or key that is gone
+	// keeps its ID.
+	names := map[string]*keygate.Account{}
+	account := func(id string) (*keygate.Account, error) {
+		if a, ok := names[id]; ok || id == "" {
+			return a, nil
+		}
+		a, err := s.Store.Account(ctx, id)
+		if err != nil && keygate.ErrorCode(err) != keygate.ENOTFOUND {
+			return nil, err
+		}
+		names[id] = a
+		return a, nil
+	}
+	for _, g := range accounts {
+		if _, err := account(g.Value); err != nil {
+			return err
+		}
+	}
+	keyRecords := map[string]*keygate.Key{}
+	for _, g := range keys {
+		k, err := s.Store.Key(ctx, g.Value)
+		if err != nil && keygate.ErrorCode(err) != keygate.ENOTFOUND {
+			return err
+		}
+		keyRecords[g.Value] = k
+		if _, err := account(g.AccountID); err != nil {
+			return err
+		}
+	}
+	d.TopAccounts = newGroupTable(accounts, 0, true, func(row *groupRow, g keygate.UsageGroup) {
+		row.Link = "/portal/admin/accounts?q=" + url.QueryEscape(g.Value)
+		if a := names[g.Value]; a != nil {
+			row.Label, row.Hint = a.Email, a.Name+" · "+a.ID
+		}
+	}).named("top-accounts", "Busiest accounts", "Account", false)
+	d.TopKeys = newGroupTable(keys, 0, true, func(row *groupRow, g keygate.UsageGroup) {
+		row.Link = "/portal/admin/keys?q=" + url.QueryEscape(g.Value)
+		if k := keyRecords[g.Value]; k != nil {
+			row.Label, row.Hint = k.Start+"…"+k.Last4, k.Name
+		}
+		if a := names[g.AccountID]; a != nil {
+			row.Hint = strings.TrimPrefix(row.Hint+" · "+a.Email, " · ")
+		}
+	}).named("top-keys", "Busiest keys", "Key", true)
+
+	outcomes, err := s.groupedUsage(ctx, keygate.UsageQuery{}, p, keygate.GroupByOutcome)
+	if err != nil {
+		return err
+	}
+	d.Outcomes = outcomeRows(outcomes)
+	for _, o := range d.Outcomes {
+		d.Total += o.Count
+	}
+	routes, err := s.groupedUsage(ctx, keygate.UsageQuery{}, p, keygate.GroupByRoute)
+	if err != nil {
+		return err
+	}
+	d.Routes = newGroupTable(routes, maxRouteRows, p.OneDay(), routeLabel).named("routes", "By route", "Route", true)
+	statuses, err := s.groupedUsage(ctx, keygate.UsageQuery{}, p, keygate.GroupByStatus)
+	if err != nil {
+		return err
+	}
+	d.Statuses = statusRows(statuses)
+	return nil
 }
 
 type adminAccountsData struct {

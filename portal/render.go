@@ -43,6 +43,7 @@ var funcs = template.FuncMap{
 	},
 	"list": func(s ...string) []string { return s },
 	"num":  formatInt,
+	"ms":   formatMs,
 }
 
 // formatInt writes n with thin groups of three digits: 100,000.

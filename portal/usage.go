@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -23,14 +24,20 @@ type usageData struct {
 	Selected string         // the key shown; "" for the whole account
 	Chart    *chart
 	Quotas   []quotaRow
-	Today    []outcomeCount // today's requests by outcome
 	Reset    time.Time
+	// The period's requests split by outcome, route, status class and
+	// (for the whole account) key.
+	Period   usagePeriod
+	Periods  []periodOption
+	Total    int64
+	Outcomes []outcomeRow
+	Routes   *groupTable
+	Statuses []statusRow
+	ByKey    *groupTable
 }
 
-type outcomeCount struct {
-	Outcome string
-	Count   int64
-}
+// maxRouteRows is how many routes a usage page lists, the busiest first.
+const maxRouteRows = 50
 
 func utcDay(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
@@ -38,11 +45,20 @@ func utcDay(t time.Time) time.Time {
 }
 
 // usagePage shows the account's usage per day against its quota, or one
-// key's, with today's remaining quota and the outcomes.
+// key's, with today's remaining quota, and the period's requests by
+// outcome, route, status class and key. Every query names the account
+// (and the key, which must be one of its own), so a developer sees only
+// their own account's usage.
 func (s *Server) usagePage(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	v := viewerFrom(ctx)
 	a := v.Account
+	now := s.now()
+	today := utcDay(now)
+	period, periods, err := parsePeriod(r, today)
+	if err != nil {
+		return err
+	}
 	keys, err := s.Store.Keys(ctx, keygate.KeyFilter{AccountID: a.ID, Limit: keygate.MaxPageSize})
 	if err != nil {
 		return err
@@ -51,10 +67,8 @@ func (s *Server) usagePage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	today := utcDay(now)
-	d := &usageData{Keys: keys, Reset: today.AddDate(0, 0, 1)}
-	q := keygate.UsageQuery{AccountID: a.ID, From: today.AddDate(0, 0, -(chartDays - 1)), To: today.AddDate(0, 0, 1), Granularity: keygate.GranularityDay}
+	d := &usageData{Keys: keys, Reset: today.AddDate(0, 0, 1), Period: period, Periods: periods}
+	scope := keygate.UsageQuery{AccountID: a.ID}
 	accountTier := tierOr(tiers, a.Tier)
 	quota, note := accountTier.QuotaPerDay, "the daily quota of all your live keys together (tier "+accountTier.Name+")"
 	if accountTier.QuotaScope == keygate.QuotaScopeKey {
@@ -67,7 +81,7 @@ func (s *Server) usagePage(w http.ResponseWriter, r *http.Request) error {
 			return keygate.Errorf(keygate.ENOTFOUND, "You have no key %s.", id)
 		}
 		k := keys[i]
-		d.Selected, q.AccountID, q.KeyID = k.ID, "", k.ID
+		d.Selected, scope.KeyID = k.ID, k.ID
 		title = "Requests per day, key " + k.Start + "…" + k.Last4
 		t := tierOr(tiers, cmpOr(k.Tier, a.Tier))
 		quota = t.QuotaPerDay
@@ -80,22 +94,54 @@ func (s *Server) usagePage(w http.ResponseWriter, r *http.Request) error {
 			note = "the daily quota this key shares with your other live keys (tier " + t.Name + ")"
 		}
 	}
+	q := scope
+	q.From, q.To, q.Granularity = today.AddDate(0, 0, -(chartDays-1)), today.AddDate(0, 0, 1), keygate.GranularityDay
 	buckets, err := s.Store.Usage(ctx, q)
 	if err != nil {
 		return err
 	}
 	d.Chart = buildChart(title, buckets, today, quota, note)
-	for _, b := range buckets {
-		if b.Start.Equal(today) {
-			for o, n := range b.Counts {
-				d.Today = append(d.Today, outcomeCount{o, n})
-			}
-		}
-	}
-	slices.SortFunc(d.Today, func(x, y outcomeCount) int { return int(y.Count - x.Count) })
-	if d.Quotas, err = s.quotaRows(ctx, a, keys, tiers, now); err != nil {
+
+	outcomes, err := s.groupedUsage(ctx, scope, period, keygate.GroupByOutcome)
+	if err != nil {
 		return err
 	}
+	d.Outcomes = outcomeRows(outcomes)
+	for _, o := range d.Outcomes {
+		d.Total += o.Count
+	}
+	routes, err := s.groupedUsage(ctx, scope, period, keygate.GroupByRoute)
+	if err != nil {
+		return err
+	}
+	d.Routes = newGroupTable(routes, maxRouteRows, period.OneDay(), routeLabel).named("routes", "By route", "Route", true)
+	statuses, err := s.groupedUsage(ctx, scope, period, keygate.GroupByStatus)
+	if err != nil {
+		return err
+	}
+	d.Statuses = statusRows(statuses)
+	if d.Selected == "" {
+		byKey, err := s.groupedUsage(ctx, scope, period, keygate.GroupByKey)
+		if err != nil {
+			return err
+		}
+		d.ByKey = newGroupTable(byKey, 0, period.OneDay(), func(row *groupRow, g keygate.UsageGroup) {
+			row.Link = "/portal/usage?key=" + url.QueryEscape(g.Value) + "&period=" + period.Value
+			if i := slices.IndexFunc(keys, func(k *keygate.Key) bool { return k.ID == g.Value }); i >= 0 {
+				row.Label, row.Hint = keys[i].Start+"…"+keys[i].Last4, keys[i].Name
+			}
+		}).named("keys", "By key", "Key", true)
+	}
+
+	usedToday, err := s.groupedUsage(ctx, keygate.UsageQuery{AccountID: a.ID}, usagePeriod{From: today, To: today.AddDate(0, 0, 1)}, keygate.GroupByKey)
+	if err != nil {
+		return err
+	}
+	valid := map[string]int64{}
+	for _, g := range usedToday {
+		valid[g.Value] = g.Counts[keygate.OutcomeKey(keygate.OutcomeValid)]
+	}
+	d.Quotas = quotaRows(a, keys, tiers, valid, now)
 	return s.render(w, r, http.StatusOK, "usage", &page{Title: "Usage", Nav: "usage", Data: d})
 }
 
@@ -131,11 +177,11 @@ func tierOr(tiers map[string]*keygate.Tier, name string) *keygate.Tier {
 
 // quotaRows works out today's quota counters as the engine keeps them
 // (keygate.CounterID: the account's, one for its test keys, or a key's
-// rotation lineage) from the valid requests recorded today, and what is
-// left of each. Recorded usage trails the engine's counters by the usage
+// rotation lineage) from the valid requests recorded today per key
+// (validToday, from the account's usage grouped by key), and what is left
+// of each. Recorded usage trails the engine's counters by the usage
 // flush interval.
-func (s *Server) quotaRows(ctx context.Context, a *keygate.Account, keys []*keygate.Key, tiers map[string]*keygate.Tier, now time.Time) ([]quotaRow, error) {
-	today := utcDay(now)
+func quotaRows(a *keygate.Account, keys []*keygate.Key, tiers map[string]*keygate.Tier, validToday map[string]int64, now time.Time) []quotaRow {
 	type counter struct {
 		row  quotaRow
 		live bool // has a key that still works
@@ -170,16 +216,7 @@ func (s *Server) quotaRows(ctx context.Context, a *keygate.Account, keys []*keyg
 				c.row.Label = "Key " + k.Start + "…" + k.Last4 + " (" + k.Name + ")"
 			}
 		}
-		if k.LastUsedAt == nil || k.LastUsedAt.Before(today) {
-			continue // nothing today: spare the query
-		}
-		bs, err := s.Store.Usage(ctx, keygate.UsageQuery{KeyID: k.ID, From: today, To: today.AddDate(0, 0, 1), Granularity: keygate.GranularityDay})
-		if err != nil {
-			return nil, err
-		}
-		for _, b := range bs {
-			c.row.Used += b.Counts[keygate.OutcomeKey(keygate.OutcomeValid)]
-		}
+		c.row.Used += validToday[k.ID]
 	}
 	var rows []quotaRow
 	for _, id := range order {
@@ -190,5 +227,5 @@ func (s *Server) quotaRows(ctx context.Context, a *keygate.Account, keys []*keyg
 		c.row.Remaining = max(c.row.Quota-c.row.Used, 0)
 		rows = append(rows, c.row)
 	}
-	return rows, nil
+	return rows
 }
