@@ -213,7 +213,7 @@ func TestUsagePage(t *testing.T) {
 	if got, want := rowText(b.last, "routes", "data-value", "/weather"), "/weather 4 3 1"; got != want {
 		t.Errorf("route /weather over 30 days: got %q, want %q", got, want)
 	}
-	wantBody(t, b.last, "Latency percentiles are kept per UTC day", "30 days")
+	wantBody(t, b.last, "Tables without percentiles have them per UTC day only", "30 days")
 	if strings.Contains(tableOf(b.last, "routes"), "p50") {
 		t.Errorf("30 days: the route table shows percentiles")
 	}
