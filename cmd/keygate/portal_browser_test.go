@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +108,44 @@ func (b *browserTest) fitsWidth(what string) {
 	}
 }
 
+// tableRow reads the row of the usage table with the id whose data-value
+// is value: each cell's text under its column's header text. It returns
+// nil when the table has no such row.
+func (b *browserTest) tableRow(table, value string) map[string]string {
+	b.t.Helper()
+	sel, _ := json.Marshal("#" + table + " tr[data-value=" + strconv.Quote(value) + "] > *")
+	head, _ := json.Marshal("#" + table + " thead th")
+	cells := b.eval(`JSON.stringify(Array.from(document.querySelectorAll(` + string(sel) + `), c => c.innerText.trim()))`)
+	heads := b.eval(`JSON.stringify(Array.from(document.querySelectorAll(` + string(head) + `), c => c.innerText.trim()))`)
+	var cs, hs []string
+	if err := json.Unmarshal([]byte(cells), &cs); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(heads), &hs); err != nil {
+		b.t.Fatal(err)
+	}
+	if len(cs) == 0 {
+		return nil
+	}
+	row := map[string]string{}
+	for i, c := range cs {
+		if i < len(hs) {
+			row[hs[i]] = c
+		}
+	}
+	return row
+}
+
+// wantLatencies checks that a usage table's row shows p50, p95 and p99.
+func wantLatencies(t *testing.T, what string, row map[string]string) {
+	t.Helper()
+	for _, p := range []string{"p50", "p95", "p99"} {
+		if v := row[p]; !strings.HasSuffix(v, " ms") && !strings.HasSuffix(v, " s") {
+			t.Errorf("%s: %s is %q, want a latency", what, p, v)
+		}
+	}
+}
+
 // callAPI makes a keyed request to the API as an application would.
 func callAPI(t *testing.T, srv *server, key string) int {
 	t.Helper()
@@ -121,8 +161,10 @@ func callAPI(t *testing.T, srv *server, key string) int {
 
 // TestPortalInBrowser walks the developer's path in a real browser: sign
 // up, create a key, read it once, call the API with it, see the call in the
-// usage chart, rotate, revoke, and find the old key refused; then the
-// operator's path: sign in with the root key, find a key, revoke it.
+// usage chart and under its route, outcome and status class, rotate,
+// revoke, and find the old key refused and its refused call counted; then
+// the operator's path: sign in with the root key, see the busiest account,
+// keys and routes, find a key, revoke it.
 func TestPortalInBrowser(t *testing.T) {
 	dir := t.TempDir()
 	rootFile := filepath.Join(dir, "root.key")
@@ -193,6 +235,21 @@ func TestPortalInBrowser(t *testing.T) {
 	if u := b.html(); !strings.Contains(u, "999") || !strings.Contains(u, "valid") {
 		t.Errorf("usage page: want 999 of 1,000 left and the valid outcome:\n%s", u)
 	}
+	// Today's tables show the call under its route and outcome, timed.
+	if got := b.eval(`document.querySelector('#outcomes li[data-outcome="valid"] strong').textContent`); got != "1" {
+		t.Errorf("outcomes: got %q valid requests, want 1", got)
+	}
+	route := b.tableRow("routes", "/demo/weather")
+	if route["Route"] != "/demo/weather" || route["Requests"] != "1" || route["Valid"] != "1" {
+		t.Errorf("by route: got %v, want /demo/weather with 1 valid request", route)
+	}
+	wantLatencies(t, "by route", route)
+	if got := b.tableRow("keys", ""); got != nil {
+		t.Errorf("by key: a row without a key: %v", got)
+	}
+	if got := b.eval(`document.querySelector('#statuses tr[data-class="2xx"] td').textContent`); got != "1" {
+		t.Errorf("by status: got %q requests of class 2xx, want 1", got)
+	}
 	b.screenshot("04-usage")
 
 	// Rotate with a grace period: both keys work meanwhile.
@@ -237,6 +294,44 @@ func TestPortalInBrowser(t *testing.T) {
 		t.Errorf("the rotated key: got %d, want 200", got)
 	}
 
+	// Six calls so far, five valid and one with the revoked key: the usage
+	// page shows the refused one under its route and outcome.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		b.open("/portal/usage")
+		if strings.Contains(b.eval(`document.querySelector("#period-heading").textContent`), "6 requests") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the usage page never counted six calls: %q", b.eval(`document.querySelector("#period-heading").textContent`))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	route = b.tableRow("routes", "/demo/weather")
+	if route["Requests"] != "6" || route["Valid"] != "5" || route["Revoked key"] != "1" {
+		t.Errorf("by route: got %v, want 6 requests, 5 valid, 1 with a revoked key", route)
+	}
+	wantLatencies(t, "by route", route)
+	if got := b.eval(`document.querySelector('#outcomes li[data-outcome="revoked"] strong').textContent`); got != "1" {
+		t.Errorf("outcomes: got %q revoked, want 1", got)
+	}
+	if got := b.eval(`document.querySelector('#statuses tr[data-class="4xx"] td').textContent`); got != "1" {
+		t.Errorf("by status: got %q requests of class 4xx, want 1", got)
+	}
+	if empty := b.tableRow("keys", ""); empty != nil {
+		t.Errorf("by key: a row without a key: %v", empty)
+	}
+	b.screenshot("04-usage-routes")
+	// The same for the old key alone, through the picker.
+	b.do(chromedp.SetValue(chromedp.CSS("#key"), b.eval(`document.querySelector('#keys tbody tr:first-child').dataset.value`)))
+	if _, err := chromedp.RunResponse(b.ctx, chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`))); err != nil {
+		t.Fatalf("show one key's usage: %v", err)
+	}
+	b.do(chromedp.WaitVisible(chromedp.CSS("#period-heading")))
+	if h := b.eval(`document.querySelector("#period-heading").textContent`); !strings.Contains(h, "4 requests with this key") {
+		t.Errorf("the old key's usage: got %q, want its 4 requests", h)
+	}
+
 	// A phone-sized window: nothing needs sideways scrolling.
 	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	for _, p := range []string{"keys", "usage"} {
@@ -270,7 +365,24 @@ func TestPortalInBrowser(t *testing.T) {
 	if loc, _ := chromedp.Run(b.ctx, chromedp.Location()); strings.Contains(loc, "kgr_") {
 		t.Fatalf("the root key is in the URL: %s", loc)
 	}
+	// The overview ranks Ada's account and keys and splits the calls by route.
+	if a := b.eval(`document.querySelector("#top-accounts tbody tr th").innerText`); !strings.Contains(a, "ada@example.com") {
+		t.Errorf("busiest accounts: got %q first, want ada@example.com", a)
+	}
+	if n := b.eval(`String(document.querySelectorAll("#top-keys tbody tr").length)`); n != "2" {
+		t.Errorf("busiest keys: got %s, want the old key and the rotated one", n)
+	}
+	route = b.tableRow("routes", "/demo/weather")
+	if route["Requests"] != "6" || route["Revoked key"] != "1" {
+		t.Errorf("overview by route: got %v, want 6 requests, 1 with a revoked key", route)
+	}
+	wantLatencies(t, "overview by route", route)
 	b.screenshot("06-admin-overview")
+	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	b.open("/portal/admin?period=7d")
+	b.fitsWidth("admin overview at 390 px")
+	b.screenshot("06-admin-overview-390px")
+	b.do(chromedp.EmulateViewport(1280, 900))
 	b.open("/portal/admin/keys")
 	b.do(
 		chromedp.SendKeys(chromedp.CSS("#q"), rotated[:12]),
