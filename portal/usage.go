@@ -120,10 +120,14 @@ func (s *Server) usagePage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d.Statuses = statusRows(statuses)
+	var usedToday []keygate.UsageGroup // the account's usage today, by key
 	if d.Selected == "" {
 		byKey, err := s.groupedUsage(ctx, scope, period, keygate.GroupByKey)
 		if err != nil {
 			return err
+		}
+		if period.From.Equal(today) && period.OneDay() {
+			usedToday = byKey
 		}
 		d.ByKey = newGroupTable(byKey, 0, period.OneDay(), func(row *groupRow, g keygate.UsageGroup) {
 			row.Link = "/portal/usage?key=" + url.QueryEscape(g.Value) + "&period=" + period.Value
@@ -133,9 +137,10 @@ func (s *Server) usagePage(w http.ResponseWriter, r *http.Request) error {
 		}).named("keys", "By key", "Key", true)
 	}
 
-	usedToday, err := s.groupedUsage(ctx, keygate.UsageQuery{AccountID: a.ID}, usagePeriod{From: today, To: today.AddDate(0, 0, 1)}, keygate.GroupByKey)
-	if err != nil {
-		return err
+	if usedToday == nil {
+		if usedToday, err = s.groupedUsage(ctx, keygate.UsageQuery{AccountID: a.ID}, usagePeriod{From: today, To: today.AddDate(0, 0, 1)}, keygate.GroupByKey); err != nil {
+			return err
+		}
 	}
 	valid := map[string]int64{}
 	for _, g := range usedToday {

@@ -163,7 +163,8 @@ func TestUsagePage(t *testing.T) {
 	wantBody(t, page, "Dec 1: 4 requests, 3 valid, 1 refused", "today's bar")
 	wantBody(t, page, "Nov 30: 1 requests, 1 valid, 0 refused", "yesterday's bar")
 	// Free tier: 1,000 per day for the account's live keys, 3 used.
-	if !regexp.MustCompile(`All live keys \(tier free\)</td><td class="num">1,000</td><td class="num">3</td><td class="num"><strong>997</strong>`).MatchString(page) {
+	quotaRE := regexp.MustCompile(`All live keys \(tier free\)</td><td class="num">1,000</td><td class="num">3</td><td class="num"><strong>997</strong>`)
+	if !quotaRE.MatchString(page) {
 		t.Errorf("remaining quota: the page lacks 1,000 / 3 / 997:\n%s", page)
 	}
 	if n := strings.Count(page, `<rect class="valid"`); n != 2 {
@@ -210,6 +211,9 @@ func TestUsagePage(t *testing.T) {
 	// different days cannot be added, so none are shown.
 	wantStatus(t, b.get("/portal/usage?period=30d"), http.StatusOK, "30 days")
 	wantBody(t, b.last, "Last 30 days: 5 requests", "30 days")
+	if !quotaRE.MatchString(b.last) {
+		t.Errorf("remaining quota over 30 days: the page lacks 1,000 / 3 / 997:\n%s", b.last)
+	}
 	if got, want := rowText(b.last, "routes", "data-value", "/weather"), "/weather 4 3 1"; got != want {
 		t.Errorf("route /weather over 30 days: got %q, want %q", got, want)
 	}
@@ -229,6 +233,9 @@ func TestUsagePage(t *testing.T) {
 	wantBody(t, b.last, "Requests per day, key "+k.Start, "one key's usage")
 	wantBody(t, b.last, "shares with your other live keys", "one key's quota note")
 	wantBody(t, b.last, "4 requests with this key", "one key's usage")
+	if !quotaRE.MatchString(b.last) {
+		t.Errorf("remaining quota on one key's page: the page lacks 1,000 / 3 / 997:\n%s", b.last)
+	}
 	if got := rowText(b.last, "routes", "data-value", "/weather"); !strings.HasPrefix(got, "/weather 3 2 1 ") {
 		t.Errorf("one key's routes: got %q", got)
 	}
