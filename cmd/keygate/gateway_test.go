@@ -108,7 +108,7 @@ func TestDefaultScopes(t *testing.T) {
 
 func TestDemo(t *testing.T) {
 	addr := freeAddr(t)
-	s := &server{url: "http://" + addr, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	s := &server{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
 	s.cmd = exec.Command(binary, "demo", "--addr", addr, "--db", filepath.Join(t.TempDir(), "demo.db"))
 	s.cmd.Env = cleanEnv()
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
@@ -116,6 +116,7 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.stop(t) })
+	s.url = checkedURL(t, "http://"+addr, nil)
 	keyRE := regexp.MustCompile(`kg_live_[0-9A-Za-z]+`)
 	var keys []string
 	for i := 0; i < 400 && len(keys) < 2; i++ {

@@ -20,8 +20,8 @@ func startInProcess(t *testing.T, clock func() time.Time, args ...string) *serve
 	if err := s.main.Run(context.Background(), append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)); err != nil {
 		t.Fatalf("keygate serve: %v\nstderr:\n%s", err, s.stderr)
 	}
-	s.url = "http://" + s.main.server.addr
 	t.Cleanup(func() { s.stop(t) })
+	s.url = checkedURL(t, "http://"+s.main.server.addr, nil)
 	return s
 }
 

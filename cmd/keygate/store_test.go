@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +14,12 @@ import (
 )
 
 // startServerEnv is startServer with extra environment variables.
+// The server listens on a port the system picks, read from its log, so
+// that no other process can take the port between the pick and the bind.
 func startServerEnv(t *testing.T, env []string, args ...string) *server {
 	t.Helper()
-	addr := freeAddr(t)
-	s := &server{url: "http://" + addr, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
-	s.cmd = exec.Command(binary, append([]string{"serve", "--addr", addr}, args...)...)
+	s := &server{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	s.cmd = exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	s.cmd.Env = cleanEnv(env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
 	if err := s.cmd.Start(); err != nil {
@@ -25,18 +27,32 @@ func startServerEnv(t *testing.T, env []string, args ...string) *server {
 	}
 	t.Cleanup(func() { s.stop(t) })
 	deadline := time.Now().Add(20 * time.Second)
+	var addr string
+	for addr == "" {
+		if m := listeningRE.FindStringSubmatch(s.stderr.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("keygate did not start listening\nstderr:\n%s", s.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.url = checkedURL(t, "http://"+addr, nil) // closed before the server stops
 	for {
 		resp, err := http.Get(s.url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			return s
 		}
-		if s.cmd.ProcessState != nil || time.Now().After(deadline) {
+		if time.Now().After(deadline) {
 			t.Fatalf("keygate did not come up: %v\nstderr:\n%s", err, s.stderr)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// listeningRE finds the address in the log line of `keygate serve` that
+// says it listens.
+var listeningRE = regexp.MustCompile(`msg="keygate listening" addr=(\S+)`)
 
 // TestSQLiteOneServerPerFile runs two real `keygate serve` processes on one
 // SQLite file: the second is refused at start with a reason, and starts

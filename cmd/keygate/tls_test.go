@@ -85,7 +85,7 @@ func TestServeTLSReloadAndMetricsListener(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 
 	addr, metricsAddr := freeAddr(t), freeAddr(t)
-	s := &server{url: "https://" + addr, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	s := &server{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
 	s.cmd = exec.Command(binary, "serve", "--addr", addr, "--db", filepath.Join(dir, "keygate.db"),
 		"--tls-cert", certFile, "--tls-key", keyFile, "--metrics-addr", metricsAddr, "--metrics-auth")
 	s.cmd.Env = cleanEnv()
@@ -94,6 +94,9 @@ func TestServeTLSReloadAndMetricsListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.stop(t) })
+	// The checking proxies reach both listeners over HTTPS, trusting pool.
+	s.url = checkedURL(t, "https://"+addr, &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}})
+	metricsURL := checkedURL(t, "https://"+metricsAddr, &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}})
 	get := func(url, root string) int {
 		t.Helper()
 		req, _ := http.NewRequest("GET", url, nil)
@@ -131,10 +134,10 @@ func TestServeTLSReloadAndMetricsListener(t *testing.T) {
 	if code := get(s.url+"/metrics", root); code != http.StatusNotFound {
 		t.Errorf("/metrics on --addr: %d, want 404", code)
 	}
-	if code := get("https://"+metricsAddr+"/metrics", ""); code != http.StatusUnauthorized {
+	if code := get(metricsURL+"/metrics", ""); code != http.StatusUnauthorized {
 		t.Errorf("/metrics on --metrics-addr without a root key: %d, want 401", code)
 	}
-	if code := get("https://"+metricsAddr+"/metrics", root); code != http.StatusOK {
+	if code := get(metricsURL+"/metrics", root); code != http.StatusOK {
 		t.Errorf("/metrics on --metrics-addr with the root key: %d, want 200", code)
 	}
 

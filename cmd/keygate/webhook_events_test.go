@@ -128,6 +128,7 @@ func TestEveryWebhookEventArrivesSigned(t *testing.T) {
 	// GitHub reports a key found in a public repository.
 	report := `[{"token":"` + leaked.Key + `","type":"keygate_api_key","url":"https://github.com/octocat/hello/blob/main/.env","source":"content"}]`
 	req, _ := http.NewRequest("POST", s.url+"/v1/leaks/github", strings.NewReader(report))
+	req.Header.Set("Content-Type", "application/json") // as GitHub sends it
 	for k, v := range gh.sign(t, report) {
 		req.Header.Set(k, v)
 	}

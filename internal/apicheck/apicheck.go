@@ -90,6 +90,33 @@ func Handler(tb testing.TB, h http.Handler) http.Handler {
 	})
 }
 
+// Covers reports whether the document speaks for a request to path:
+// every path under /v1/ (one it does not list must answer a 404 problem),
+// and the paths it lists outside /v1/ (/healthz, /readyz, …). Any other
+// path — a gateway's upstream, the portal's pages — is not the API's.
+func Covers(path string) bool {
+	if strings.HasPrefix(path, "/v1/") {
+		return true
+	}
+	oa, err := loadOpenAPI()
+	return err == nil && oa.doc.Paths.Value(path) != nil
+}
+
+// Covered is Handler for the requests whose path the document covers
+// (Covers), in front of a whole server: every other request goes to h
+// as it came, unchecked and unbuffered, so that a gateway's streamed
+// answers and the portal's pages pass through untouched.
+func Covered(tb testing.TB, h http.Handler) http.Handler {
+	checked := Handler(tb, h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if Covers(r.URL.Path) {
+			checked.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 func truncate(b []byte) string {
 	if len(b) > 600 {
 		return string(b[:600]) + "…"
