@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"strconv"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/api"
@@ -26,33 +25,20 @@ Each subcommand takes -h for its flags.
 
 // runAccounts runs `keygate accounts SUBCOMMAND`.
 func (m *Main) runAccounts(ctx context.Context, args []string) error {
-	sub, args, err := m.subcommand(args, "accounts", accountsUsage)
-	if err != nil {
-		return err
-	}
-	fs := m.newFlagSet("accounts " + sub)
-	o := m.adminFlags(fs)
-	switch sub {
-	case "create":
-		return m.accountsCreate(ctx, o, fs, args)
-	case "list":
-		return m.accountsList(ctx, o, fs, args)
-	case "show":
-		pos, err := parseCmd(fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := oneID("accounts show", keygate.PrefixAccount, "account", pos)
-		if err != nil {
-			return err
-		}
-		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*keygate.Account, error) {
-			return c.Account(ctx, id)
-		}, printAccount)
-	case "update":
-		return m.accountsUpdate(ctx, o, fs, args)
-	}
-	return unknownSubcommand("accounts", sub, accountsUsage)
+	return m.runGroup(ctx, args, "accounts", accountsUsage, map[string]subcommandFunc{
+		"create": m.accountsCreate,
+		"list":   m.accountsList,
+		"show": func(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
+			id, err := parseID(fs, args, "accounts show", keygate.PrefixAccount, "account")
+			if err != nil {
+				return err
+			}
+			return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*keygate.Account, error) {
+				return c.Account(ctx, id)
+			}, printAccount)
+		},
+		"update": m.accountsUpdate,
+	})
 }
 
 func (m *Main) accountsCreate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
@@ -74,35 +60,23 @@ func (m *Main) accountsCreate(ctx context.Context, o *cliOpts, fs *flag.FlagSet,
 func (m *Main) accountsList(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
 	email := fs.String("email", "", "only the account with this `EMAIL`")
 	tier := fs.String("tier", "", "only accounts on this `TIER`")
-	limit := fs.Int("limit", 0, "at most `N` accounts (default 50)")
-	cursor := fs.String("cursor", "", "continue after this `CURSOR` (from the previous page)")
+	pg := pageFlags(fs, "accounts")
 	if _, err := parseCmd(fs, args); err != nil {
 		return err
 	}
 	q := url.Values{}
-	setQuery(q, "email", *email, "tier", *tier, "cursor", *cursor)
-	if *limit > 0 {
-		q.Set("limit", strconv.Itoa(*limit))
-	}
-	return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.List[*keygate.Account], error) {
+	setQuery(q, "email", *email, "tier", *tier)
+	pg.set(q)
+	return callList(ctx, o, m.Stdout, m.Stderr, func(ctx context.Context, c *api.Client) (*api.List[*keygate.Account], error) {
 		return c.Accounts(ctx, q)
-	}, func(w io.Writer, l *api.List[*keygate.Account]) error {
-		if err := accountTable(w, l.Data); err != nil {
-			return err
-		}
-		return nextPage(m.Stderr, l.NextCursor)
-	})
+	}, accountTable)
 }
 
 func (m *Main) accountsUpdate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
 	name := fs.String("name", "", "new account `NAME`")
 	email := fs.String("email", "", "new contact `EMAIL`")
 	tier := fs.String("tier", "", "new `TIER`; keys without a tier of their own follow it at once")
-	pos, err := parseCmd(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneID("accounts update", keygate.PrefixAccount, "account", pos)
+	id, err := parseID(fs, args, "accounts update", keygate.PrefixAccount, "account")
 	if err != nil {
 		return err
 	}

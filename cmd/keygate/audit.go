@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/keygate/keygate"
@@ -30,67 +28,30 @@ func (m *Main) runAudit(ctx context.Context, args []string) error {
 	target := fs.String("target", "", "only events about this `ID`: a key ID (key_…), account ID (acc_…), root key ID (rk_…) or tier name")
 	since := fs.String("since", "", "only events at or after `TIME`: RFC 3339, a date (2026-11-28), or a duration ago such as 24h")
 	until := fs.String("until", "", "only events before `TIME` (same forms as --since)")
-	limit := fs.Int("limit", 0, "at most `N` events (default 50)")
-	cursor := fs.String("cursor", "", "continue after this `CURSOR` (from the previous page)")
-	pos, err := parseCmd(fs, args)
-	if err != nil {
+	pg := pageFlags(fs, "events")
+	if err := parseFlagsOnly(fs, args, "audit takes only flags, such as --action key.revoked or --target key_…"); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: audit takes only flags, such as --action key.revoked or --target key_…", errUsage)
 	}
 	if looksLikeKey(*target) {
 		return fmt.Errorf("%w: --target takes an ID (key_…), not a key; plaintext keys never appear in the audit log", errUsage)
 	}
 	q := url.Values{}
-	setQuery(q, "actor", *actor, "action", *action, "target_type", *targetType, "target_id", strings.TrimSpace(*target), "cursor", *cursor)
-	now := m.now()
-	for _, b := range []struct{ name, v string }{{"since", *since}, {"until", *until}} {
-		if b.v == "" {
-			continue
-		}
-		t, err := parseSince(b.v, now)
-		if err != nil {
-			return fmt.Errorf("%w: --%s %q: %v", errUsage, b.name, b.v, err)
-		}
-		q.Set(b.name, t.UTC().Format(time.RFC3339))
+	setQuery(q, "actor", *actor, "action", *action, "target_type", *targetType, "target_id", strings.TrimSpace(*target))
+	if err := setTimes(q, m.now(), "since", *since, "until", *until); err != nil {
+		return err
 	}
-	if *limit < 0 || *limit > keygate.MaxPageSize {
+	if *pg.limit < 0 || *pg.limit > keygate.MaxPageSize {
 		return fmt.Errorf("%w: --limit must be from 1 to %d", errUsage, keygate.MaxPageSize)
 	}
-	if *limit > 0 {
-		q.Set("limit", strconv.Itoa(*limit))
-	}
-	return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.List[*keygate.AuditEvent], error) {
+	pg.set(q)
+	return callList(ctx, o, m.Stdout, m.Stderr, func(ctx context.Context, c *api.Client) (*api.List[*keygate.AuditEvent], error) {
 		return c.Audit(ctx, q)
-	}, func(w io.Writer, l *api.List[*keygate.AuditEvent]) error {
-		if err := auditTable(w, l); err != nil {
-			return err
-		}
-		return nextPage(m.Stderr, l.NextCursor)
-	})
+	}, auditTable)
 }
 
-// parseSince reads a point in time: RFC 3339, a UTC date, or a duration
-// before now ("24h" means 24 hours ago).
-func parseSince(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	d, err := time.ParseDuration(strings.TrimSpace(strings.TrimSuffix(s, "ago")))
-	if err != nil || d < 0 {
-		return time.Time{}, fmt.Errorf("give an RFC 3339 time (2026-11-28T09:00:00Z), a date (2026-11-28) or a duration ago (24h)")
-	}
-	return now.Add(-d), nil
-}
-
-func auditTable(w io.Writer, l *api.List[*keygate.AuditEvent]) error {
-	rows := make([][]string, len(l.Data))
-	for i, e := range l.Data {
+func auditTable(w io.Writer, es []*keygate.AuditEvent) error {
+	rows := make([][]string, len(es))
+	for i, e := range es {
 		target := e.TargetID
 		if target == "" {
 			target = e.TargetType

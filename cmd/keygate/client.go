@@ -98,6 +98,32 @@ func call[T any](ctx context.Context, o *cliOpts, w io.Writer, do func(context.C
 	return show(w, v)
 }
 
+// callList is call for a list: the page as a table for people, then, on
+// errOut, how to ask for the next one, which stays out of a pipe of the
+// table.
+func callList[T any](ctx context.Context, o *cliOpts, w, errOut io.Writer, do func(context.Context, *api.Client) (*api.List[T], error), tbl func(io.Writer, []T) error) error {
+	return call(ctx, o, w, do, func(w io.Writer, l *api.List[T]) error {
+		if err := tbl(w, l.Data); err != nil {
+			return err
+		}
+		return nextPage(errOut, l.NextCursor)
+	})
+}
+
+// callAll is call for a list the API answers whole, without pages: with
+// --json it prints {"data": […]}, as a page would be.
+func callAll[T any](ctx context.Context, o *cliOpts, w io.Writer, do func(context.Context, *api.Client) ([]T, error), tbl func(io.Writer, []T) error) error {
+	return call(ctx, o, w, func(ctx context.Context, c *api.Client) (api.List[T], error) {
+		all, err := do(ctx, c)
+		if all == nil {
+			all = []T{}
+		}
+		return api.List[T]{Data: all}, err
+	}, func(w io.Writer, l api.List[T]) error {
+		return tbl(w, l.Data)
+	})
+}
+
 // setQuery sets the non-empty values of key, value pairs.
 func setQuery(q url.Values, kv ...string) {
 	for i := 0; i+1 < len(kv); i += 2 {

@@ -29,41 +29,32 @@ Each subcommand takes -h for its flags.
 
 // runInvites runs `keygate invites SUBCOMMAND`.
 func (m *Main) runInvites(ctx context.Context, args []string) error {
-	sub, args, err := m.subcommand(args, "invites", invitesUsage)
-	if err != nil {
+	return m.runGroup(ctx, args, "invites", invitesUsage, map[string]subcommandFunc{
+		"create": m.invitesCreate,
+		"list":   m.invitesList,
+		"show":   m.inviteAction("show"),
+		"revoke": m.inviteAction("revoke"),
+	})
+}
+
+func (m *Main) invitesList(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
+	limit := fs.Int("limit", keygate.DefaultPageSize, "invitations per page (`N`)")
+	cursor := fs.String("cursor", "", "the `CURSOR` the previous page printed")
+	if err := parseFlagsOnly(fs, args, "invites list takes no arguments"); err != nil {
 		return err
 	}
-	fs := m.newFlagSet("invites " + sub)
-	o := m.adminFlags(fs)
-	switch sub {
-	case "create":
-		return m.invitesCreate(ctx, o, fs, args)
-	case "list":
-		limit := fs.Int("limit", keygate.DefaultPageSize, "invitations per page (`N`)")
-		cursor := fs.String("cursor", "", "the `CURSOR` the previous page printed")
-		pos, err := parseCmd(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) > 0 {
-			return fmt.Errorf("%w: invites list takes no arguments", errUsage)
-		}
-		q := url.Values{}
-		setQuery(q, "limit", strconv.Itoa(*limit), "cursor", *cursor)
-		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.List[api.InviteView], error) {
-			return c.Invites(ctx, q)
-		}, func(w io.Writer, l *api.List[api.InviteView]) error {
-			if err := inviteTable(w, l.Data); err != nil {
-				return err
-			}
-			return nextPage(w, l.NextCursor)
-		})
-	case "show", "revoke":
-		pos, err := parseCmd(fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := oneID("invites "+sub, keygate.PrefixInvite, "invitation", pos)
+	q := url.Values{}
+	setQuery(q, "limit", strconv.Itoa(*limit), "cursor", *cursor)
+	return callList(ctx, o, m.Stdout, m.Stderr, func(ctx context.Context, c *api.Client) (*api.List[api.InviteView], error) {
+		return c.Invites(ctx, q)
+	}, inviteTable)
+}
+
+// inviteAction returns the subcommand sub, show or revoke, which names
+// one invitation.
+func (m *Main) inviteAction(sub string) subcommandFunc {
+	return func(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
+		id, err := parseID(fs, args, "invites "+sub, keygate.PrefixInvite, "invitation")
 		if err != nil {
 			return err
 		}
@@ -74,18 +65,13 @@ func (m *Main) runInvites(ctx context.Context, args []string) error {
 			return c.RevokeInvite(ctx, id)
 		}, printInvite)
 	}
-	return unknownSubcommand("invites", sub, invitesUsage)
 }
 
 func (m *Main) invitesCreate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
 	note := fs.String("note", "", "a `NOTE` for yourself, such as whom the code is for")
 	expires := fs.Duration("expires", keygate.DefaultInviteTTL, "how long the code works (`DURATION`, at most 2160h)")
-	pos, err := parseCmd(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args, "invites create takes only flags: --note, --expires"); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: invites create takes only flags: --note, --expires", errUsage)
 	}
 	req := api.InviteRequest{Note: *note, ExpiresIn: expires.String()}
 	return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.InviteView, error) {
@@ -95,7 +81,7 @@ func (m *Main) invitesCreate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, 
 			return err
 		}
 		_, err := fmt.Fprintf(w, "\nInvitation code (shown only this once; it works once, until %s):\n\n    %s\n\n"+
-			"Register with:  curl -X POST $KEYGATE_URL/v1/register -d '{\"name\":\"…\",\"email\":\"…\",\"invite\":\"%s\"}'\n",
+			"Register with:  curl -X POST $KEYGATE_URL/v1/register -H 'Content-Type: application/json' -d '{\"name\":\"…\",\"email\":\"…\",\"invite\":\"%s\"}'\n",
 			inv.ExpiresAt.UTC().Format(time.RFC3339), inv.Code, inv.Code)
 		return err
 	})

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -36,25 +35,16 @@ Each subcommand takes -h for its flags.
 
 // runKeys runs `keygate keys SUBCOMMAND`.
 func (m *Main) runKeys(ctx context.Context, args []string) error {
-	sub, args, err := m.subcommand(args, "keys", keysUsage)
-	if err != nil {
-		return err
-	}
-	fs := m.newFlagSet("keys " + sub)
-	o := m.adminFlags(fs)
-	switch sub {
-	case "create":
-		return m.keysCreate(ctx, o, fs, args)
-	case "list":
-		return m.keysList(ctx, o, fs, args)
-	case "rotate":
-		return m.keysRotate(ctx, o, fs, args)
-	case "update":
-		return m.keysUpdate(ctx, o, fs, args)
-	case "show", "revoke", "enable", "disable":
-		return m.keyAction(ctx, o, fs, sub, args)
-	}
-	return unknownSubcommand("keys", sub, keysUsage)
+	return m.runGroup(ctx, args, "keys", keysUsage, map[string]subcommandFunc{
+		"create":  m.keysCreate,
+		"list":    m.keysList,
+		"rotate":  m.keysRotate,
+		"update":  m.keysUpdate,
+		"show":    m.keyAction("show"),
+		"revoke":  m.keyAction("revoke"),
+		"enable":  m.keyAction("enable"),
+		"disable": m.keyAction("disable"),
+	})
 }
 
 func (m *Main) keysCreate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
@@ -108,8 +98,7 @@ func (m *Main) keysCreate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, arg
 		if err := printKey(w, k); err != nil {
 			return err
 		}
-		_, err := fmt.Fprintf(w, "\nKey (shown only this once; store it now):\n\n    %s\n\n", k.Plaintext)
-		return err
+		return printOnce(w, "Key", k.Plaintext)
 	})
 }
 
@@ -118,52 +107,42 @@ func (m *Main) keysList(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args 
 	tier := fs.String("tier", "", "only keys with this `TIER` set on the key")
 	env := fs.String("env", "", "only `ENV` keys: live or test")
 	status := fs.String("status", "", "only keys with this `STATUS`: active, revoked, expired, disabled")
-	limit := fs.Int("limit", 0, "at most `N` keys (default 50)")
-	cursor := fs.String("cursor", "", "continue after this `CURSOR` (from the previous page)")
+	pg := pageFlags(fs, "keys")
 	if _, err := parseCmd(fs, args); err != nil {
 		return err
 	}
 	q := url.Values{}
-	setQuery(q, "account_id", *account, "tier", *tier, "env", *env, "status", *status, "cursor", *cursor)
-	if *limit > 0 {
-		q.Set("limit", strconv.Itoa(*limit))
-	}
-	return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.List[api.KeyView], error) {
+	setQuery(q, "account_id", *account, "tier", *tier, "env", *env, "status", *status)
+	pg.set(q)
+	return callList(ctx, o, m.Stdout, m.Stderr, func(ctx context.Context, c *api.Client) (*api.List[api.KeyView], error) {
 		return c.Keys(ctx, q)
-	}, func(w io.Writer, l *api.List[api.KeyView]) error {
-		if err := keyTable(w, l.Data); err != nil {
-			return err
-		}
-		return nextPage(m.Stderr, l.NextCursor)
-	})
+	}, keyTable)
 }
 
-// keyAction runs a subcommand that names one key and changes it at most
-// in one step: show, revoke, enable, disable.
-func (m *Main) keyAction(ctx context.Context, o *cliOpts, fs *flag.FlagSet, sub string, args []string) error {
-	reason := ""
-	if sub == "revoke" {
-		fs.StringVar(&reason, "reason", "", "why the key is revoked (recorded in the audit log)")
-	}
-	pos, err := parseCmd(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := keyID(sub, pos)
-	if err != nil {
-		return err
-	}
-	return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.KeyView, error) {
-		switch sub {
-		case "show":
-			return c.Key(ctx, id)
-		case "revoke":
-			return c.RevokeKey(ctx, id, reason)
-		case "enable":
-			return c.EnableKey(ctx, id)
+// keyAction returns the subcommand sub, which names one key and changes
+// it at most in one step: show, revoke, enable, disable.
+func (m *Main) keyAction(sub string) subcommandFunc {
+	return func(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
+		reason := ""
+		if sub == "revoke" {
+			fs.StringVar(&reason, "reason", "", "why the key is revoked (recorded in the audit log)")
 		}
-		return c.DisableKey(ctx, id)
-	}, printKey)
+		id, err := parseKeyID(fs, args, sub)
+		if err != nil {
+			return err
+		}
+		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.KeyView, error) {
+			switch sub {
+			case "show":
+				return c.Key(ctx, id)
+			case "revoke":
+				return c.RevokeKey(ctx, id, reason)
+			case "enable":
+				return c.EnableKey(ctx, id)
+			}
+			return c.DisableKey(ctx, id)
+		}, printKey)
+	}
 }
 
 // rotatedKey is the JSON answer of keys rotate: the new key, with its
@@ -175,11 +154,7 @@ type rotatedKey struct {
 
 func (m *Main) keysRotate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
 	grace := fs.String("grace", "0s", "how long the old key keeps working, as a `DURATION` such as 24h or 90m; 0s (the default, as in the API) revokes it at once")
-	pos, err := parseCmd(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := keyID("rotate", pos)
+	id, err := parseKeyID(fs, args, "rotate")
 	if err != nil {
 		return err
 	}
@@ -205,7 +180,7 @@ func (m *Main) keysRotate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, arg
 		if err := printKey(w, &r.KeyView); err != nil {
 			return err
 		}
-		if _, err := fmt.Fprintf(w, "\nNew key (shown only this once; store it now):\n\n    %s\n\n", r.Plaintext); err != nil {
+		if err := printOnce(w, "New key", r.Plaintext); err != nil {
 			return err
 		}
 		if g == 0 {
@@ -218,8 +193,9 @@ func (m *Main) keysRotate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, arg
 	})
 }
 
-func keyID(sub string, pos []string) (string, error) {
-	return oneID("keys "+sub, keygate.PrefixKey, "key", pos)
+// parseKeyID parses the arguments of keys sub, which names one key.
+func parseKeyID(fs *flag.FlagSet, args []string, sub string) (string, error) {
+	return parseID(fs, args, "keys "+sub, keygate.PrefixKey, "key")
 }
 
 // parseExpiry reads --expires: an RFC 3339 time or a duration from now.

@@ -32,11 +32,7 @@ func (m *Main) keysUpdate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, arg
 	noExpiry := fs.Bool("no-expiry", false, "the key never expires")
 	meta := fs.String("meta", "", "metadata as a JSON `OBJECT` (replaces the old one)")
 	noMeta := fs.Bool("no-meta", false, "remove the metadata")
-	pos, err := parseCmd(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := keyID("update", pos)
+	id, err := parseKeyID(fs, args, "update")
 	if err != nil {
 		return err
 	}

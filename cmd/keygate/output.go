@@ -136,6 +136,13 @@ func fmtDuration(d time.Duration) string {
 	return s
 }
 
+// printOnce prints a secret that the server shows in this one answer
+// only, what names it ("Key").
+func printOnce(w io.Writer, what, secret string) error {
+	_, err := fmt.Fprintf(w, "\n%s (shown only this once; store it now):\n\n    %s\n\n", what, secret)
+	return err
+}
+
 // nextPage tells the user how to get the next page of a list, if any.
 func nextPage(w io.Writer, cursor string) error {
 	if cursor != "" {

@@ -27,49 +27,30 @@ Each subcommand takes -h for its flags.
 
 // runRootKeys runs `keygate root-keys SUBCOMMAND`.
 func (m *Main) runRootKeys(ctx context.Context, args []string) error {
-	sub, args, err := m.subcommand(args, "root-keys", rootKeysUsage)
-	if err != nil {
-		return err
-	}
-	if sub == "recover" {
-		return m.runRootKeysRecover(ctx, args)
-	}
-	fs := m.newFlagSet("root-keys " + sub)
-	o := m.adminFlags(fs)
-	switch sub {
-	case "create":
-		return m.rootKeysCreate(ctx, o, fs, args)
-	case "list":
-		pos, err := parseCmd(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) > 0 {
-			return fmt.Errorf("%w: root-keys list takes no arguments", errUsage)
-		}
-		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (api.List[api.RootKeyView], error) {
-			rks, err := c.RootKeys(ctx)
-			if rks == nil {
-				rks = []api.RootKeyView{}
+	return m.runGroup(ctx, args, "root-keys", rootKeysUsage, map[string]subcommandFunc{
+		"create": m.rootKeysCreate,
+		"list": func(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
+			if err := parseFlagsOnly(fs, args, "root-keys list takes no arguments"); err != nil {
+				return err
 			}
-			return api.List[api.RootKeyView]{Data: rks}, err
-		}, func(w io.Writer, l api.List[api.RootKeyView]) error {
-			return rootKeyTable(w, l.Data)
-		})
-	case "revoke":
-		pos, err := parseCmd(fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := oneID("root-keys revoke", keygate.PrefixRootKey, "root key", pos)
-		if err != nil {
-			return err
-		}
-		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.RootKeyView, error) {
-			return c.RevokeRootKey(ctx, id)
-		}, printRootKey)
-	}
-	return unknownSubcommand("root-keys", sub, rootKeysUsage)
+			return callAll(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) ([]api.RootKeyView, error) {
+				return c.RootKeys(ctx)
+			}, rootKeyTable)
+		},
+		"revoke": func(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
+			id, err := parseID(fs, args, "root-keys revoke", keygate.PrefixRootKey, "root key")
+			if err != nil {
+				return err
+			}
+			return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.RootKeyView, error) {
+				return c.RevokeRootKey(ctx, id)
+			}, printRootKey)
+		},
+		// Offline: it opens the store itself, and takes none of the admin options.
+		"recover": func(ctx context.Context, _ *cliOpts, _ *flag.FlagSet, args []string) error {
+			return m.runRootKeysRecover(ctx, args)
+		},
+	})
 }
 
 func (m *Main) rootKeysCreate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
@@ -90,8 +71,7 @@ func (m *Main) rootKeysCreate(ctx context.Context, o *cliOpts, fs *flag.FlagSet,
 		if err := printRootKey(w, rk); err != nil {
 			return err
 		}
-		_, err := fmt.Fprintf(w, "\nRoot key (shown only this once; store it now):\n\n    %s\n\n", rk.Plaintext)
-		return err
+		return printOnce(w, "Root key", rk.Plaintext)
 	})
 }
 

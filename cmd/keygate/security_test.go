@@ -27,6 +27,33 @@ func register(t *testing.T, s *server, body string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
+var registerHintRE = regexp.MustCompile(`Register with:  curl -X POST \$KEYGATE_URL(/v1/register)((?: -H '[^']*')*) -d '([^']*)'\n`)
+
+// runRegisterHint sends the request of the curl command that invites
+// create printed in out, as curl would (-d alone sends a form's
+// Content-Type), for Ada, and returns the status and the body.
+func runRegisterHint(t *testing.T, s *server, out string) (int, map[string]any) {
+	t.Helper()
+	m := registerHintRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("invites create suggests no curl command to register with:\n%s", out)
+	}
+	body := strings.Replace(strings.Replace(m[3], `"name":"…"`, `"name":"Ada"`, 1), `"email":"…"`, `"email":"ada@example.com"`, 1)
+	req, _ := http.NewRequest("POST", s.url+m[1], strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, h := range regexp.MustCompile(`-H '([^:]+): ([^']*)'`).FindAllStringSubmatch(m[2], -1) {
+		req.Header.Set(h[1], h[2])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&res)
+	return resp.StatusCode, res
+}
+
 func TestInvitesCLIAndInviteRegistration(t *testing.T) {
 	s := startServer(t, "--db", filepath.Join(t.TempDir(), "keygate.db"), "--registration", "invite")
 	root := rootKeyRE.FindString(s.stdout.String())
@@ -46,8 +73,9 @@ func TestInvitesCLIAndInviteRegistration(t *testing.T) {
 		t.Fatalf("invites create --json: %+v", created)
 	}
 
-	if code, body := register(t, s, `{"name":"Ada","email":"ada@example.com","invite":"`+invite+`"}`); code != 201 {
-		t.Fatalf("register with a code: %d %v", code, body)
+	// The code works with the command the output suggests.
+	if code, body := runRegisterHint(t, s, out); code != 201 {
+		t.Fatalf("register with a code, as invites create suggests: %d %v", code, body)
 	}
 	if code, _ := register(t, s, `{"name":"Eve","email":"eve@example.com","invite":"`+invite+`"}`); code != 403 {
 		t.Fatalf("second use of a code: %d", code)
@@ -56,6 +84,12 @@ func TestInvitesCLIAndInviteRegistration(t *testing.T) {
 	out, _, code = cli(t, s, root, "invites", "list")
 	if code != 0 || !strings.Contains(out, "used") || !strings.Contains(out, "ada@example.com") || !strings.Contains(out, "active") || inviteCodeRE.MatchString(out) {
 		t.Fatalf("invites list: exit %d\n%s", code, out)
+	}
+	// As every list: the way to the next page goes to standard error,
+	// out of a pipe of the table.
+	out, stderr, code = cli(t, s, root, "invites", "list", "--limit", "1")
+	if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(stderr, "more: add --cursor ") {
+		t.Fatalf("invites list --limit 1: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
 	}
 	out, _, code = cli(t, s, root, "invites", "revoke", created.ID)
 	if code != 0 || !strings.Contains(out, "revoked") {

@@ -28,28 +28,20 @@ Each subcommand takes -h for its flags.
 
 // runTiers runs `keygate tiers SUBCOMMAND`.
 func (m *Main) runTiers(ctx context.Context, args []string) error {
-	sub, args, err := m.subcommand(args, "tiers", tiersUsage)
-	if err != nil {
-		return err
-	}
-	fs := m.newFlagSet("tiers " + sub)
-	o := m.adminFlags(fs)
-	switch sub {
-	case "list":
-		if _, err := parseCmd(fs, args); err != nil {
-			return err
-		}
-		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) ([]*keygate.Tier, error) {
-			return c.Tiers(ctx)
-		}, tierTable)
-	case "create":
-		return m.tiersCreate(ctx, o, fs, args)
-	case "update":
-		return m.tiersUpdate(ctx, o, fs, args)
-	case "show", "delete":
-		return m.tiersShowDelete(ctx, o, fs, sub, args)
-	}
-	return unknownSubcommand("tiers", sub, tiersUsage)
+	return m.runGroup(ctx, args, "tiers", tiersUsage, map[string]subcommandFunc{
+		"list": func(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
+			if _, err := parseCmd(fs, args); err != nil {
+				return err
+			}
+			return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) ([]*keygate.Tier, error) {
+				return c.Tiers(ctx)
+			}, tierTable)
+		},
+		"create": m.tiersCreate,
+		"update": m.tiersUpdate,
+		"show":   m.tierAction("show"),
+		"delete": m.tierAction("delete"),
+	})
 }
 
 // tierLimitFlags declares --quota, --rate, --burst and --quota-scope.
@@ -137,26 +129,30 @@ type deletedTier struct {
 	Deleted bool   `json:"deleted"`
 }
 
-func (m *Main) tiersShowDelete(ctx context.Context, o *cliOpts, fs *flag.FlagSet, sub string, args []string) error {
-	pos, err := parseCmd(fs, args)
-	if err != nil {
-		return err
+// tierAction returns the subcommand sub, show or delete, which names one
+// tier.
+func (m *Main) tierAction(sub string) subcommandFunc {
+	return func(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
+		pos, err := parseCmd(fs, args)
+		if err != nil {
+			return err
+		}
+		name, err := oneTier("tiers "+sub, pos)
+		if err != nil {
+			return err
+		}
+		if sub == "show" {
+			return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*keygate.Tier, error) {
+				return c.Tier(ctx, name)
+			}, printTier)
+		}
+		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (deletedTier, error) {
+			return deletedTier{Name: name, Deleted: true}, c.DeleteTier(ctx, name)
+		}, func(w io.Writer, d deletedTier) error {
+			_, err := fmt.Fprintf(w, "Deleted tier %s.\n", escapeCell(d.Name))
+			return err
+		})
 	}
-	name, err := oneTier("tiers "+sub, pos)
-	if err != nil {
-		return err
-	}
-	if sub == "show" {
-		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*keygate.Tier, error) {
-			return c.Tier(ctx, name)
-		}, printTier)
-	}
-	return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (deletedTier, error) {
-		return deletedTier{Name: name, Deleted: true}, c.DeleteTier(ctx, name)
-	}, func(w io.Writer, d deletedTier) error {
-		_, err := fmt.Fprintf(w, "Deleted tier %s.\n", escapeCell(d.Name))
-		return err
-	})
 }
 
 func printTier(w io.Writer, t *keygate.Tier) error {

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/keygate/keygate"
 	"github.com/keygate/keygate/api"
@@ -32,12 +31,8 @@ func (m *Main) runUsage(ctx context.Context, args []string) error {
 	top := fs.String("top", "", "list the busiest keys or accounts of the period instead (`key` or account)")
 	limit := fs.Int("limit", 0, "with --top, how many (`N`, default 10)")
 	asCSV := fs.Bool("csv", false, "print the server's CSV export instead of a table")
-	pos, err := parseCmd(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args, "usage takes only flags, such as --key key_… or --account acc_…"); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: usage takes only flags, such as --key key_… or --account acc_…", errUsage)
 	}
 	if *granularity != keygate.GranularityHour && *granularity != keygate.GranularityDay {
 		return fmt.Errorf("%w: --granularity must be hour or day", errUsage)
@@ -56,16 +51,8 @@ func (m *Main) runUsage(ctx context.Context, args []string) error {
 	}
 	q := url.Values{}
 	setQuery(q, "key_id", *key, "account_id", *account, "granularity", *granularity, "group_by", *by)
-	now := m.now()
-	for _, b := range []struct{ name, v string }{{"from", *from}, {"to", *to}} {
-		if b.v == "" {
-			continue
-		}
-		t, err := parseSince(expandDays(b.v), now)
-		if err != nil {
-			return fmt.Errorf("%w: --%s %q: %v", errUsage, b.name, b.v, err)
-		}
-		q.Set(b.name, t.UTC().Format(time.RFC3339))
+	if err := setTimes(q, m.now(), "from", *from, "to", *to); err != nil {
+		return err
 	}
 	if *top != "" {
 		setQuery(q, "by", *top)
@@ -175,17 +162,6 @@ func usageTopTable(w io.Writer, u *api.UsageTopResponse) error {
 		rows[i] = append(append(row, strconv.FormatInt(g.Total, 10), strconv.FormatInt(ok, 10), strconv.FormatInt(g.Total-ok, 10)), latencyCells(g.Latency)...)
 	}
 	return table(w, header, rows)
-}
-
-// expandDays lets a duration ago be given in days ("7d"), which Go
-// durations lack.
-func expandDays(s string) string {
-	if n, ok := strings.CutSuffix(strings.TrimSpace(s), "d"); ok {
-		if d, err := strconv.Atoi(n); err == nil && d >= 0 {
-			return strconv.Itoa(d*24) + "h"
-		}
-	}
-	return s
 }
 
 // usageChart prints one row per bucket with the valid and refused counts,

@@ -39,54 +39,43 @@ Each subcommand takes -h for its flags.
 
 // runWebhooks runs `keygate webhooks SUBCOMMAND`.
 func (m *Main) runWebhooks(ctx context.Context, args []string) error {
-	sub, args, err := m.subcommand(args, "webhooks", webhooksUsage)
+	return m.runGroup(ctx, args, "webhooks", webhooksUsage, map[string]subcommandFunc{
+		"create":        m.webhooksCreate,
+		"list":          m.webhooksList,
+		"update":        m.webhooksUpdate,
+		"deliveries":    m.webhooksDeliveries,
+		"redeliver":     m.webhooksRedeliver,
+		"get":           m.webhookAction("get"),
+		"show":          m.webhookAction("show"),
+		"delete":        m.webhookAction("delete"),
+		"rotate-secret": m.webhookAction("rotate-secret"),
+		"test":          m.webhookAction("test"),
+	})
+}
+
+func (m *Main) webhooksList(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
+	if err := parseFlagsOnly(fs, args, "webhooks list takes no arguments"); err != nil {
+		return err
+	}
+	return callAll(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) ([]*keygate.Webhook, error) {
+		return c.Webhooks(ctx)
+	}, webhookTable)
+}
+
+func (m *Main) webhooksRedeliver(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
+	pos, err := parseCmd(fs, args)
 	if err != nil {
 		return err
 	}
-	fs := m.newFlagSet("webhooks " + sub)
-	o := m.adminFlags(fs)
-	switch sub {
-	case "create":
-		return m.webhooksCreate(ctx, o, fs, args)
-	case "list":
-		pos, err := parseCmd(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) > 0 {
-			return fmt.Errorf("%w: webhooks list takes no arguments", errUsage)
-		}
-		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (api.List[*keygate.Webhook], error) {
-			hs, err := c.Webhooks(ctx)
-			if hs == nil {
-				hs = []*keygate.Webhook{}
-			}
-			return api.List[*keygate.Webhook]{Data: hs}, err
-		}, func(w io.Writer, l api.List[*keygate.Webhook]) error {
-			return webhookTable(w, l.Data)
-		})
-	case "update":
-		return m.webhooksUpdate(ctx, o, fs, args)
-	case "deliveries":
-		return m.webhooksDeliveries(ctx, o, fs, args)
-	case "redeliver":
-		pos, err := parseCmd(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) != 2 || !strings.HasPrefix(pos[0], keygate.PrefixWebhook) || !strings.HasPrefix(pos[1], keygate.PrefixDelivery) {
-			return fmt.Errorf("%w: webhooks redeliver needs a webhook ID (%s…) and a delivery ID (%s…), from keygate webhooks deliveries", errUsage, keygate.PrefixWebhook, keygate.PrefixDelivery)
-		}
-		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*keygate.WebhookDelivery, error) {
-			return c.Redeliver(ctx, pos[0], pos[1])
-		}, func(w io.Writer, d *keygate.WebhookDelivery) error {
-			_, err := fmt.Fprintf(w, "Delivery %s of event %s (%s) is pending again.\n", d.ID, d.EventID, escapeCell(d.EventType))
-			return err
-		})
-	case "get", "show", "delete", "rotate-secret", "test":
-		return m.webhooksByID(ctx, o, fs, sub, args)
+	if len(pos) != 2 || !strings.HasPrefix(pos[0], keygate.PrefixWebhook) || !strings.HasPrefix(pos[1], keygate.PrefixDelivery) {
+		return fmt.Errorf("%w: webhooks redeliver needs a webhook ID (%s…) and a delivery ID (%s…), from keygate webhooks deliveries", errUsage, keygate.PrefixWebhook, keygate.PrefixDelivery)
 	}
-	return unknownSubcommand("webhooks", sub, webhooksUsage)
+	return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*keygate.WebhookDelivery, error) {
+		return c.Redeliver(ctx, pos[0], pos[1])
+	}, func(w io.Writer, d *keygate.WebhookDelivery) error {
+		_, err := fmt.Fprintf(w, "Delivery %s of event %s (%s) is pending again.\n", d.ID, d.EventID, escapeCell(d.EventType))
+		return err
+	})
 }
 
 func (m *Main) webhooksCreate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
@@ -120,8 +109,7 @@ func printWebhookSecret(w io.Writer, v *api.WebhookSecretView) error {
 	if err := webhookTable(w, []*keygate.Webhook{v.Webhook}); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\nSigning secret (shown only this once; store it now):\n\n    %s\n\n", v.Secret)
-	return err
+	return printOnce(w, "Signing secret", v.Secret)
 }
 
 func (m *Main) webhooksUpdate(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
@@ -131,11 +119,7 @@ func (m *Main) webhooksUpdate(ctx context.Context, o *cliOpts, fs *flag.FlagSet,
 	desc := fs.String("description", "", "a new description (`TEXT`; \"\" clears it)")
 	enable := fs.Bool("enable", false, "send deliveries to the endpoint again")
 	disable := fs.Bool("disable", false, "stop sending new events to the endpoint")
-	pos, err := parseCmd(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneID("webhooks update", keygate.PrefixWebhook, "webhook", pos)
+	id, err := parseID(fs, args, "webhooks update", keygate.PrefixWebhook, "webhook")
 	if err != nil {
 		return err
 	}
@@ -168,29 +152,17 @@ func (m *Main) webhooksUpdate(ctx context.Context, o *cliOpts, fs *flag.FlagSet,
 
 func (m *Main) webhooksDeliveries(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
 	status := fs.String("status", "", "only deliveries with this `STATUS`: pending, succeeded, failed")
-	limit := fs.Int("limit", 0, "at most `N` deliveries (default 50)")
-	cursor := fs.String("cursor", "", "continue after this `CURSOR` (from the previous page)")
-	pos, err := parseCmd(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneID("webhooks deliveries", keygate.PrefixWebhook, "webhook", pos)
+	pg := pageFlags(fs, "deliveries")
+	id, err := parseID(fs, args, "webhooks deliveries", keygate.PrefixWebhook, "webhook")
 	if err != nil {
 		return err
 	}
 	q := url.Values{}
-	setQuery(q, "status", *status, "cursor", *cursor)
-	if *limit > 0 {
-		q.Set("limit", strconv.Itoa(*limit))
-	}
-	return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (*api.List[*keygate.WebhookDelivery], error) {
+	setQuery(q, "status", *status)
+	pg.set(q)
+	return callList(ctx, o, m.Stdout, m.Stderr, func(ctx context.Context, c *api.Client) (*api.List[*keygate.WebhookDelivery], error) {
 		return c.WebhookDeliveries(ctx, id, q)
-	}, func(w io.Writer, l *api.List[*keygate.WebhookDelivery]) error {
-		if err := deliveryTable(w, l.Data); err != nil {
-			return err
-		}
-		return nextPage(m.Stderr, l.NextCursor)
-	})
+	}, deliveryTable)
 }
 
 // deletedWebhook is what webhooks delete prints with --json.
@@ -199,17 +171,20 @@ type deletedWebhook struct {
 	Deleted bool   `json:"deleted"`
 }
 
-// webhooksByID runs the subcommands that take one webhook ID and no flags
-// of their own.
-func (m *Main) webhooksByID(ctx context.Context, o *cliOpts, fs *flag.FlagSet, sub string, args []string) error {
-	pos, err := parseCmd(fs, args)
-	if err != nil {
-		return err
+// webhookAction returns the subcommand sub, which takes one webhook ID
+// and no flags of its own: get (or show), delete, rotate-secret, test.
+func (m *Main) webhookAction(sub string) subcommandFunc {
+	return func(ctx context.Context, o *cliOpts, fs *flag.FlagSet, args []string) error {
+		id, err := parseID(fs, args, "webhooks "+sub, keygate.PrefixWebhook, "webhook")
+		if err != nil {
+			return err
+		}
+		return m.webhookByID(ctx, o, sub, id)
 	}
-	id, err := oneID("webhooks "+sub, keygate.PrefixWebhook, "webhook", pos)
-	if err != nil {
-		return err
-	}
+}
+
+// webhookByID runs webhooks sub on the endpoint id.
+func (m *Main) webhookByID(ctx context.Context, o *cliOpts, sub, id string) error {
 	switch sub {
 	case "delete":
 		return call(ctx, o, m.Stdout, func(ctx context.Context, c *api.Client) (deletedWebhook, error) {
