@@ -36,6 +36,17 @@ func startServerEnv(t *testing.T, env []string, args ...string) *server {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// A first start prints the root key to stdout before it logs that it
+	// did (and before it listens); stdout is copied from its own pipe, so
+	// wait for the copy to catch up with stderr.
+	if strings.Contains(s.stderr.String(), "first start: root key printed") {
+		for !rootKeyRE.MatchString(s.stdout.String()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("keygate logged that it printed a root key, but stdout has none:\n%s", s.stdout)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	s.url = checkedURL(t, "http://"+addr, nil) // closed before the server stops
 	for {
 		resp, err := http.Get(s.url + "/healthz")
