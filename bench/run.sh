@@ -5,7 +5,9 @@
 #   1. in-process verification (limits + quota + usage) at 1,000 and
 #      1,000,000 keys: ns/op, allocs/op, dropped usage events;
 #   2. HTTP POST /v1/keys/verify through keygate and through the minimal
-#      reference server (bench/refserver) with wrk: requests/s, p50, p99;
+#      reference server (bench/refserver) with wrk: requests/s, p50, p99,
+#      on warm keys (the first HOT=10000 over and over) and, for keygate,
+#      on cold keys (all N in turn: each request a key's first of the day);
 #      then keygate at half its measured maximum: p50, p99, and the usage
 #      events stored against the requests sent;
 #   3. RSS with N keys loaded, and the start-up time with them.
