@@ -262,10 +262,7 @@ func (s *Server) unrouted(mux *http.ServeMux) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		probe := &probeWriter{header: http.Header{}}
-		h.ServeHTTP(probe, r)
-		if probe.status == http.StatusMethodNotAllowed {
-			allow := probe.header.Get("Allow")
+		if allow := AllowedMethods(h, r); allow != "" {
 			w.Header().Set("Allow", allow)
 			s.fail(w, r, keygate.Errorf(keygate.EMETHOD, "%s is not allowed on %s; use %s.", r.Method, r.URL.Path, allow))
 			return
@@ -291,8 +288,20 @@ func (s *Server) refuseKeysInURL(next http.Handler) http.Handler {
 	})
 }
 
-// probeWriter takes the mux's plain-text 404 or 405 answer and keeps only
-// its status and headers.
+// AllowedMethods returns the Allow header with which h, a mux's answer
+// for a request it has no route for, refuses r: the methods the path has
+// routes for, or "" when it has none (404). The mux's plain-text answer is
+// dropped, for the caller to answer with a problem.
+func AllowedMethods(h http.Handler, r *http.Request) string {
+	probe := &probeWriter{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	if probe.status != http.StatusMethodNotAllowed {
+		return ""
+	}
+	return probe.header.Get("Allow")
+}
+
+// probeWriter keeps the status and headers of an answer and drops its body.
 type probeWriter struct {
 	header http.Header
 	status int

@@ -347,7 +347,7 @@ func (a *apiSplit) publicV1() http.Handler {
 			a.api.ServeHTTP(w, r)
 			return
 		}
-		if allow := allowedMethods(h, r); allow != "" {
+		if allow := api.AllowedMethods(h, r); allow != "" {
 			w.Header().Set("Allow", allow)
 			a.refuse(w, r, keygate.Errorf(keygate.EMETHOD, "%s is not allowed on %s; use %s.", r.Method, r.URL.Path, allow))
 			return
@@ -405,29 +405,6 @@ func (a *apiSplit) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		slog.Int("status", p.Status),
 		slog.String("remote", r.RemoteAddr))
 }
-
-// allowedMethods returns the Allow header with which h, a mux's answer
-// for a request it has no route for, refuses r: the methods the path has
-// routes for, or "" when it has none (404).
-func allowedMethods(h http.Handler, r *http.Request) string {
-	probe := &probeWriter{header: http.Header{}}
-	h.ServeHTTP(probe, r)
-	if probe.status != http.StatusMethodNotAllowed {
-		return ""
-	}
-	return probe.header.Get("Allow")
-}
-
-// probeWriter keeps the status and headers of a mux's plain-text 404 or
-// 405 answer and drops its body.
-type probeWriter struct {
-	header http.Header
-	status int
-}
-
-func (p *probeWriter) Header() http.Header         { return p.header }
-func (p *probeWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (p *probeWriter) WriteHeader(code int)        { p.status = code }
 
 // portalScopes are the scopes developers may give their keys in the
 // portal: those of --default-scopes and those the gateway's route rules
